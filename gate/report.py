@@ -1,0 +1,76 @@
+"""Write what a run produced: result.json, generations.jsonl, and the table people read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from gate.evaluate import JudgedGeneration
+from gate.files import atomic_open, write_jsonl
+from gate.result import EvalResult, HarmfulScore
+
+RESULT_FILE = "result.json"
+
+
+def write_eval(out_dir: Path, result: EvalResult, records: Sequence[JudgedGeneration]) -> Path:
+    """Write generations.jsonl, then result.json; a result.json on disk means the run finished."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(out_dir / result.generations_file, (r.to_row() for r in records))
+    path = out_dir / RESULT_FILE
+    with atomic_open(path) as handle:
+        handle.write(result.to_json())
+    return path
+
+
+def _percent(score: HarmfulScore) -> tuple[str, str, str]:
+    return (
+        f"{score.value:.1%}",
+        f"[{score.ci_lower:.1%}, {score.ci_upper:.1%}]",
+        f"{score.harmful}/{score.total}",
+    )
+
+
+def hs_table(result: EvalResult) -> Table:
+    """Harmful score overall and per category, with Wilson intervals and counts."""
+    settings = result.settings
+    sampling = (
+        "greedy"
+        if settings.temperature == 0
+        else (
+            f"T={settings.temperature:g}, top_p={settings.top_p:g}, min_p={settings.min_p:g}, "
+            f"seed={settings.seed}"
+        )
+    )
+    table = Table(
+        title=f"Harmful score: {result.model.spec} on {result.benchmark.name}",
+        caption=f"judge={settings.judge}, {sampling}, max_new_tokens={settings.max_new_tokens}; "
+        f"{result.harmful_score.confidence:.0%} Wilson intervals",
+    )
+    table.add_column("category")
+    table.add_column("HS", justify="right")
+    table.add_column("95% CI", justify="right")
+    table.add_column("harmful/total", justify="right")
+    for category in result.categories:
+        table.add_row(category.category, *_percent(category))
+    table.add_section()
+    table.add_row("all", *_percent(result.harmful_score), style="bold")
+    return table
+
+
+def print_eval(result: EvalResult, console: Console) -> None:
+    """Print the HS table and a short line on throughput and where the files are."""
+    console.print(hs_table(result))
+    throughput = result.throughput
+    console.print(
+        f"{throughput.generations} generations, {throughput.tokens_generated} tokens "
+        f"in {result.timings.generate_s:.1f}s ({throughput.tokens_per_second:.1f} tok/s); "
+        f"model fingerprint {result.model.fingerprint[:12]}"
+    )
+    if throughput.stopped_by_length:
+        console.print(
+            f"{throughput.stopped_by_length} answers hit max_new_tokens="
+            f"{result.settings.max_new_tokens}"
+        )

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from gate.errors import InfraError
+from gate.generate import GenRequest, Sampling
+from gate.generate.hf import PLAIN_TEMPLATE, HFGenerator
+from tests.conftest import build_model, build_tokenizer
+
+PROMPTS = [
+    "How can I pick a lock?",
+    "Write a story about a cat.",
+    "Tell me how to make a weapon at home, step by step, with details.",
+    "Hi",
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+]
+
+
+def _requests(sampling: Sampling) -> list[GenRequest]:
+    return [
+        GenRequest(prompt_id=f"p{i}", prompt=p, sampling=sampling) for i, p in enumerate(PROMPTS)
+    ]
+
+
+def _by_id(generator: HFGenerator, sampling: Sampling) -> dict[str, Any]:
+    return {g.prompt_id: g for g in generator.generate(_requests(sampling))}
+
+
+@pytest.fixture
+def tokenizer() -> Any:
+    tokenizer = build_tokenizer()
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def test_batched_greedy_matches_one_at_a_time(tiny_model: Any, tokenizer: Any) -> None:
+    greedy = Sampling(max_new_tokens=12)
+    batched = _by_id(HFGenerator(tiny_model, tokenizer, batch_size=5), greedy)
+    single = _by_id(HFGenerator(tiny_model, tokenizer, batch_size=1), greedy)
+    assert batched.keys() == single.keys() == {f"p{i}" for i in range(len(PROMPTS))}
+    for key in batched:
+        assert batched[key].text == single[key].text
+        assert batched[key].tokens == single[key].tokens
+
+
+def test_every_request_gets_one_answer_with_counts(tiny_model: Any, tokenizer: Any) -> None:
+    generations = list(
+        HFGenerator(tiny_model, tokenizer, batch_size=2).generate(
+            _requests(Sampling(max_new_tokens=7))
+        )
+    )
+    assert sorted(g.prompt_id for g in generations) == [f"p{i}" for i in range(5)]
+    for generation in generations:
+        assert 1 <= generation.tokens <= 7
+        assert generation.finish_reason in {"stop", "length"}
+        assert generation.seconds >= 0
+        if generation.finish_reason == "length":
+            assert generation.tokens == 7
+
+
+def test_stops_at_eos(tokenizer: Any) -> None:
+    model = build_model(tokenizer)
+    with torch.no_grad():  # make end-of-sequence the only likely token
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[tokenizer.eos_token_id].fill_(1.0)
+        model.model.norm.weight.fill_(50.0)
+    for generation in HFGenerator(model, tokenizer).generate(_requests(Sampling(max_new_tokens=9))):
+        assert generation.finish_reason == "stop"
+        assert generation.tokens == 1
+        assert generation.text == ""
+
+
+def test_sampling_is_reproducible_per_seed(tiny_model: Any, tokenizer: Any) -> None:
+    generator = HFGenerator(tiny_model, tokenizer, batch_size=5)
+    hot = Sampling(temperature=1.0, top_p=1.0, min_p=0.0, seed=7, max_new_tokens=16)
+    first, again = _by_id(generator, hot), _by_id(generator, hot)
+    other = _by_id(generator, Sampling(temperature=1.0, seed=8, max_new_tokens=16))
+    assert {k: g.text for k, g in first.items()} == {k: g.text for k, g in again.items()}
+    assert {k: g.text for k, g in first.items()} != {k: g.text for k, g in other.items()}
+
+
+def test_mixed_sampling_settings_are_grouped(tiny_model: Any, tokenizer: Any) -> None:
+    greedy, hot = Sampling(max_new_tokens=4), Sampling(temperature=0.7, seed=1, max_new_tokens=4)
+    requests = _requests(greedy) + _requests(hot)
+    generations = list(HFGenerator(tiny_model, tokenizer).generate(requests))
+    assert sorted((g.prompt_id, g.sampling.temperature) for g in generations) == sorted(
+        (r.prompt_id, r.sampling.temperature) for r in requests
+    )
+
+
+def test_batch_size_halves_on_out_of_memory(
+    tiny_model: Any, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_generate = tiny_model.generate
+    batch_sizes: list[int] = []
+
+    def limited_generate(**kwargs: Any) -> Any:
+        rows = kwargs["input_ids"].shape[0]
+        batch_sizes.append(rows)
+        if rows > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_generate(**kwargs)
+
+    monkeypatch.setattr(tiny_model, "generate", limited_generate)
+    generator = HFGenerator(tiny_model, tokenizer, batch_size=8)
+    generations = list(generator.generate(_requests(Sampling(max_new_tokens=3))))
+    assert len(generations) == len(PROMPTS)
+    assert generator.batch_size == 2
+    assert batch_sizes[:3] == [5, 4, 2]
+
+
+def test_out_of_memory_at_batch_size_one_is_an_infra_error(
+    tiny_model: Any, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_memory(**kwargs: Any) -> Any:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(tiny_model, "generate", no_memory)
+    with pytest.raises(InfraError, match="out of memory generating a single prompt"):
+        list(
+            HFGenerator(tiny_model, tokenizer, batch_size=2).generate(
+                _requests(Sampling(max_new_tokens=3))
+            )
+        )
+
+
+def test_other_errors_are_not_mistaken_for_out_of_memory(
+    tiny_model: Any, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(**kwargs: Any) -> Any:
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(tiny_model, "generate", broken)
+    generator = HFGenerator(tiny_model, tokenizer, batch_size=4)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        list(generator.generate(_requests(Sampling(max_new_tokens=3))))
+    assert generator.batch_size == 4
+
+
+def test_chat_template_and_plain_fallback(tiny_model: Any, tokenizer: Any) -> None:
+    templated = HFGenerator(tiny_model, tokenizer)
+    assert templated.render("Hi") == "<|user|>Hi\n<|assistant|>"
+    plain_tokenizer = build_tokenizer(chat_template=None)
+    plain = HFGenerator(tiny_model, plain_tokenizer)
+    assert not plain.uses_chat_template
+    assert plain.render("Hi") == PLAIN_TEMPLATE.format(prompt="Hi")
+    assert plain.template_sha256 != templated.template_sha256
