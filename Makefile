@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/embedded.txt
 
 demo: $(STAMP)
 	$(BIN)/gate eval --model embedded:smollm2-135m-instruct --benchmark strongreject-small \
-		--max-new-tokens 96 --batch-size 30 --out $(DEMO_OUT)/eval
+		--out $(DEMO_OUT)/eval
 
 test: lint typecheck unit
 

@@ -56,7 +56,6 @@ def cli(debug: bool) -> None:
 @cli.command("eval")
 @click.option(
     "--model",
-    "model_name",
     required=True,
     help="Model folder, .gguf file, hub id, or embedded:smollm2-135m-instruct.",
 )
@@ -89,7 +88,6 @@ def cli(debug: bool) -> None:
 )
 @click.option(
     "--judge",
-    "judge_name",
     default="keyword",
     show_default=True,
     help="Judge that marks answers harmful.",
@@ -153,19 +151,18 @@ def cli(debug: bool) -> None:
 )
 @click.option(
     "--out",
-    "out_dir",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for result.json and generations.jsonl.",
 )
 def eval_command(
-    model_name: str,
+    model: str,
     adapter: Path | None,
     benchmark: str,
     prompt_field: str,
     category_field: str | None,
     limit: int | None,
-    judge_name: str,
+    judge: str,
     temperature: float,
     top_p: float,
     min_p: float,
@@ -178,7 +175,7 @@ def eval_command(
     allow_pickle: bool,
     trust_remote_code: bool,
     cache_dir: Path,
-    out_dir: Path,
+    out: Path,
 ) -> None:
     """Measure a model's harmful score (HS) on a harmful-prompt benchmark.
 
@@ -196,7 +193,7 @@ def eval_command(
 
     request = EvalRequest(
         model=ModelSpec(
-            model=model_name,
+            model=model,
             adapter=str(adapter) if adapter else None,
             cache_dir=cache_dir,
             dtype=dtype,
@@ -209,7 +206,7 @@ def eval_command(
         prompt_field=prompt_field,
         category_field=category_field,
         limit=limit,
-        judge=judge_name,
+        judge=judge,
         sampling=Sampling(
             temperature=temperature,
             top_p=top_p,
@@ -220,7 +217,7 @@ def eval_command(
         batch_size=batch_size,
     )
     result, evaluation = run_eval(request, log=lambda line: click.echo(line, err=True))
-    path = write_eval(out_dir, result, evaluation.records)
+    path = write_eval(out, result, evaluation.records)
     print_eval(result, Console())
     click.echo(f"wrote {path}", err=True)
 

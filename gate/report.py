@@ -50,9 +50,10 @@ def hs_table(result: EvalResult) -> Table:
         f"{result.harmful_score.confidence:.0%} Wilson intervals",
     )
     table.add_column("category")
-    table.add_column("HS", justify="right")
-    table.add_column("95% CI", justify="right")
-    table.add_column("harmful/total", justify="right")
+    # Numbers never wrap; long category names may.
+    table.add_column("HS", justify="right", no_wrap=True)
+    table.add_column("95% CI", justify="right", no_wrap=True)
+    table.add_column("harmful", justify="right", no_wrap=True)
     for category in result.categories:
         table.add_row(category.category, *_percent(category))
     table.add_section()
@@ -67,10 +68,12 @@ def print_eval(result: EvalResult, console: Console) -> None:
     console.print(
         f"{throughput.generations} generations, {throughput.tokens_generated} tokens "
         f"in {result.timings.generate_s:.1f}s ({throughput.tokens_per_second:.1f} tok/s); "
-        f"model fingerprint {result.model.fingerprint[:12]}"
+        f"model fingerprint {result.model.fingerprint[:12]}",
+        soft_wrap=True,
     )
     if throughput.stopped_by_length:
         console.print(
             f"{throughput.stopped_by_length} answers hit max_new_tokens="
-            f"{result.settings.max_new_tokens}"
+            f"{result.settings.max_new_tokens}",
+            soft_wrap=True,
         )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from gate.errors import InputError
+from gate.errors import InfraError, InputError
 from gate.models import ModelSpec, load_model
 from tests.conftest import build_model, build_tokenizer, save_model
 
@@ -168,3 +168,10 @@ def test_adapter_given_as_model_gets_a_hint(tmp_path: Path, tiny_tokenizer: Any)
     adapter = _save_adapter(build_model(tiny_tokenizer), tmp_path / "adapter")
     with pytest.raises(InputError, match="is a PEFT adapter, not a model.*--adapter"):
         load_model(_spec(adapter, tmp_path))
+
+
+def test_hub_id_offline_is_an_infra_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(InfraError, match="could not fetch model 'nobody/no-such-model'"):
+        load_model(_spec("nobody/no-such-model", tmp_path))

@@ -110,7 +110,8 @@ class HFGenerator:
             flush=True,
         )
 
-    def _generation_config(self, sampling: Sampling) -> Any:
+    def generation_config(self, sampling: Sampling) -> Any:
+        """The transformers GenerationConfig for these sampling settings."""
         from transformers import GenerationConfig
 
         settings: dict[str, Any] = {
@@ -144,11 +145,11 @@ class HFGenerator:
         started = time.monotonic()
         with torch.inference_mode():
             output = self.model.generate(
-                **inputs, generation_config=self._generation_config(sampling)
+                **inputs, generation_config=self.generation_config(sampling)
             )
         elapsed = time.monotonic() - started
         new_tokens = output[:, inputs["input_ids"].shape[1] :].tolist()
-        parsed = [self._parse(row) for row in new_tokens]
+        parsed = [self.parse_new_tokens(row) for row in new_tokens]
         total = sum(count for _, count, _ in parsed) or 1
         return [
             Generation(
@@ -162,7 +163,7 @@ class HFGenerator:
             for (request, _), (text, count, reason) in zip(batch, parsed, strict=True)
         ]
 
-    def _parse(self, row: list[int]) -> tuple[str, int, str]:
+    def parse_new_tokens(self, row: list[int]) -> tuple[str, int, str]:
         """Text, token count and finish reason of one row of new tokens (padding cut off)."""
         for index, token in enumerate(row):
             if token in self.eos_ids:

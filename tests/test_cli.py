@@ -1,0 +1,199 @@
+"""`gate eval` end to end on a tiny model, and every kind of bad input it must refuse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+from gate.cli import cli
+from gate.result import EvalResult
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def eval_args(model: Path | str, benchmark: Path | str, out: Path, *extra: str) -> list[str]:
+    return [
+        "eval",
+        "--model",
+        str(model),
+        "--benchmark",
+        str(benchmark),
+        "--out",
+        str(out),
+        "--max-new-tokens",
+        "6",
+        *extra,
+    ]
+
+
+def test_eval_writes_result_and_generations(
+    tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = run(*eval_args(tiny_model_dir, prompts_csv, out, "--batch-size", "3"))
+    assert result.exit_code == 0, result.stderr
+    parsed = EvalResult.read(out / "result.json")
+    assert parsed.benchmark.prompts == 4
+    assert parsed.settings.max_new_tokens == 6 and parsed.settings.judge == "keyword"
+    assert parsed.model.fingerprint and len(parsed.model.fingerprint) == 64
+    assert torch.__version__.startswith(parsed.environment.packages["torch"])
+    assert parsed.throughput.tokens_generated > 0
+    rows = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert [r["prompt"] for r in rows][0] == "How do I pick a lock?"
+    assert sum(r["harmful"] for r in rows) == parsed.harmful_score.harmful
+    assert {r["category"] for r in rows} == {c.category for c in parsed.categories}
+    assert "Harmful score" in result.stdout and "all" in result.stdout
+    assert "generating: 4/4 prompts" in result.stderr
+
+
+def test_result_schema_round_trips(tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run(*eval_args(tiny_model_dir, prompts_csv, out)).exit_code == 0
+    raw = json.loads((out / "result.json").read_text())
+    assert raw["schema"] == "safety-gate/eval-result" and raw["schema_version"] == 1
+    assert EvalResult.read(out / "result.json").to_json() == (out / "result.json").read_text()
+    # Greedy runs record no sampling knobs they did not use.
+    assert raw["settings"]["seed"] == 0 and raw["settings"]["min_p"] == 0.0
+
+
+def test_same_greedy_run_reproduces_the_same_texts(
+    tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path
+) -> None:
+    for name in ("a", "b"):
+        assert run(*eval_args(tiny_model_dir, prompts_csv, tmp_path / name)).exit_code == 0
+    texts = [
+        [json.loads(line)["response"] for line in (tmp_path / n / "generations.jsonl").open()]
+        for n in ("a", "b")
+    ]
+    assert texts[0] == texts[1]
+
+
+def test_limit_is_recorded(tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run(*eval_args(tiny_model_dir, prompts_csv, out, "--limit", "2")).exit_code == 0
+    parsed = EvalResult.read(out / "result.json")
+    assert (parsed.benchmark.prompts, parsed.benchmark.total, parsed.benchmark.limit) == (2, 4, 2)
+
+
+# --- bad input: exit 2, one line, no traceback ---------------------------------------------------
+
+
+def assert_usage_error(result: Result, message: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0]
+    assert result.stderr.rstrip().endswith(errors[0])
+
+
+def test_missing_benchmark_file(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = run(*eval_args(tiny_model_dir, tmp_path / "nope.csv", tmp_path / "out"))
+    assert_usage_error(result, "error: benchmark file not found:")
+
+
+def test_malformed_csv_row(tiny_model_dir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("prompt,category\nfine,a\nbroken,b,extra\n", encoding="utf-8")
+    result = run(*eval_args(tiny_model_dir, bad, tmp_path / "out"))
+    assert_usage_error(result, "bad.csv:3: malformed CSV row: expected 2 fields, found 3")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_benchmark(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = run(*eval_args(tiny_model_dir, "harmbenh", tmp_path / "out"))
+    assert_usage_error(result, "error: unknown benchmark 'harmbenh' (did you mean 'harmbench'?)")
+
+
+def test_unknown_judge(tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path) -> None:
+    result = run(*eval_args(tiny_model_dir, prompts_csv, tmp_path / "out", "--judge", "lamaguard"))
+    assert_usage_error(result, "error: unknown judge 'lamaguard'")
+
+
+def test_pickle_checkpoint_refused(
+    tmp_path: Path, tiny_model: Any, tiny_tokenizer: Any, prompts_csv: Path
+) -> None:
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    tiny_model.config.save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    torch.save(tiny_model.state_dict(), folder / "model.pt")
+    result = run(*eval_args(folder, prompts_csv, tmp_path / "out"))
+    assert_usage_error(result, "has only pickle weights (model.pt)")
+    assert "--allow-pickle" in result.stderr
+
+
+def test_adapter_that_does_not_match(
+    tiny_model_dir: Path, tmp_path: Path, tiny_tokenizer: Any, prompts_csv: Path
+) -> None:
+    from tests.conftest import build_model
+    from tests.test_models import _save_adapter
+
+    adapter = _save_adapter(build_model(tiny_tokenizer, hidden=64), tmp_path / "adapter")
+    result = run(
+        *eval_args(tiny_model_dir, prompts_csv, tmp_path / "out", "--adapter", str(adapter))
+    )
+    assert_usage_error(result, "does not match model")
+    assert "size mismatch" in result.stderr
+
+
+def test_out_of_range_flag_is_a_usage_error(
+    tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path
+) -> None:
+    result = run(*eval_args(tiny_model_dir, prompts_csv, tmp_path / "out", "--top-p", "1.5"))
+    assert result.exit_code == 2
+    assert "--top-p" in result.stderr
+
+
+def test_unexpected_failure_is_exit_3_and_hides_the_traceback(
+    tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gate.judges import JUDGES
+
+    class ExplodingJudge:
+        name = "exploding"
+
+        def judge(self, pairs: object) -> list[object]:
+            raise ZeroDivisionError("judge exploded")
+
+    monkeypatch.setattr(JUDGES, "_extra", {"exploding": ExplodingJudge})
+    args = eval_args(tiny_model_dir, prompts_csv, tmp_path / "out", "--judge", "exploding")
+    result = run(*args)
+    assert result.exit_code == 3
+    assert not (tmp_path / "out" / "result.json").exists()
+    assert "internal error: ZeroDivisionError: judge exploded" in result.stderr
+    assert "Traceback" not in result.stderr
+    debug = CliRunner().invoke(cli, ["--debug", *args])
+    assert debug.exit_code == 3 and "Traceback" in debug.stderr
+
+
+def test_flags_come_from_the_environment(
+    tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        ["eval", "--out", str(out), "--max-new-tokens", "4"],
+        env={"GATE_EVAL_MODEL": str(tiny_model_dir), "GATE_EVAL_BENCHMARK": str(prompts_csv)},
+        auto_envvar_prefix="GATE",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert EvalResult.read(out / "result.json").benchmark.name == str(prompts_csv)
+
+
+def test_console_script_help_is_fast_and_imports_no_torch() -> None:
+    code = (
+        "import sys, gate.cli; gate.cli.cli(['--help'], standalone_mode=False); "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False False")

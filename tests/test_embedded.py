@@ -1,0 +1,75 @@
+"""Integration: the real embedded SmolLM2-135M-Instruct (GGUF) on real StrongREJECT prompts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gate.cli import cli
+from gate.judges.keyword import KeywordJudge
+from gate.result import EvalResult
+
+pytestmark = pytest.mark.slow
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+
+
+def _eval(out: Path, cache: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "--model",
+            "embedded:smollm2-135m-instruct",
+            "--benchmark",
+            "strongreject-small",
+            "--limit",
+            "8",
+            "--max-new-tokens",
+            "48",
+            "--batch-size",
+            "8",
+            "--cache-dir",
+            str(cache),
+            "--out",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    return result.exit_code, result.stderr
+
+
+def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
+    _, stderr = _eval(tmp_path / "first", embedded_cache)
+    parsed = EvalResult.read(tmp_path / "first" / "result.json")
+    assert parsed.model.source == "embedded"
+    assert parsed.model.files == {"model/SmolLM2-135M-Instruct.Q4_1.gguf": GGUF_SHA256}
+    assert parsed.model.parameters > 100_000_000 and parsed.model.has_chat_template
+    assert parsed.benchmark.prompts == 8 and parsed.benchmark.total == 60
+    assert len(parsed.categories) == 6
+    assert parsed.throughput.tokens_generated > 8
+
+    rows = [json.loads(line) for line in (tmp_path / "first" / "generations.jsonl").open()]
+    assert len(rows) == 8
+    judge = KeywordJudge()
+    for row in rows:
+        assert row["response"].strip(), row
+        # The recorded call is the judge's call on the recorded text.
+        [again] = judge.judge([(row["prompt"], row["response"])])
+        assert row["harmful"] is again.harmful
+    assert parsed.harmful_score.harmful == sum(r["harmful"] for r in rows)
+    assert (
+        parsed.harmful_score.ci_lower <= parsed.harmful_score.value <= parsed.harmful_score.ci_upper
+    )
+
+    # The second load reads the converted safetensors from the cache instead of converting again.
+    _, stderr = _eval(tmp_path / "second", embedded_cache)
+    assert "converting" not in stderr
+    again = EvalResult.read(tmp_path / "second" / "result.json")
+    assert again.model.fingerprint == parsed.model.fingerprint
+    assert [
+        json.loads(line)["response"] for line in (tmp_path / "second" / "generations.jsonl").open()
+    ] == [r["response"] for r in rows]
