@@ -6,7 +6,6 @@ import csv
 import hashlib
 import importlib.util
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,10 +14,10 @@ from typing import Any
 
 from gate.errors import InfraError, InputError
 from gate.files import sha256_file, sha256_text
+from gate.hub import is_hub_id
 from gate.registry import did_you_mean
 
 UNCATEGORIZED = "uncategorized"
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -331,7 +330,7 @@ def load_benchmark(
         if not path.is_file():
             raise InputError(f"benchmark {spec!r} is a directory, not a file")
         prompts, digest = _load_file(path, prompt_field, category_field)
-    elif spec.startswith("hf:") or (_HUB_ID.match(spec) and not path.suffix):
+    elif spec.startswith("hf:") or (is_hub_id(spec) and not path.suffix):
         prompts, digest = _load_hub(spec.removeprefix("hf:"), prompt_field, category_field)
     elif path.suffix:
         raise InputError(f"benchmark file not found: {spec}")

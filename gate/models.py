@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from typing import Any
 
 from gate.errors import InfraError, InputError
 from gate.files import atomic_open, sha256_file, sha256_text
+from gate.hub import is_hub_id
 
 EMBEDDED_PREFIX = "embedded:"
 # Short name -> (package that ships the file, file name inside it). The packages are located with
@@ -40,7 +40,6 @@ _TOKENIZER_FILES = (
     "chat_template.jinja",
     "chat_template.json",
 )
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -240,21 +239,35 @@ def _download(repo_id: str, allow_pickle: bool) -> Path:
         ) from exc
 
 
-def _resolve(spec: ModelSpec, hashes: _FileHashes) -> tuple[str, Path, dict[str, str]]:
+@dataclass(frozen=True)
+class _Source:
+    kind: str
+    folder: Path
+    files: dict[str, str]
+    use_safetensors: bool
+
+
+def _from_gguf(kind: str, gguf: Path, spec: ModelSpec, hashes: _FileHashes) -> _Source:
+    digest = hashes(gguf)
+    folder = _convert_gguf(gguf, digest, spec.cache_dir)
+    return _Source(kind, folder, {f"model/{gguf.name}": digest}, use_safetensors=True)
+
+
+def _from_folder(kind: str, folder: Path, spec: ModelSpec, hashes: _FileHashes) -> _Source:
+    use_safetensors = _check_weights(folder, spec.allow_pickle, f"{kind} model")
+    return _Source(kind, folder, _fingerprint_files(folder, "model", hashes), use_safetensors)
+
+
+def _resolve(spec: ModelSpec, hashes: _FileHashes) -> _Source:
     """Where the weights are, what kind of source that is, and the files to fingerprint."""
     name = spec.model
     if name.startswith(EMBEDDED_PREFIX):
-        gguf = embedded_gguf(name.removeprefix(EMBEDDED_PREFIX))
-        digest = hashes(gguf)
-        return (
-            "embedded",
-            _convert_gguf(gguf, digest, spec.cache_dir),
-            {f"model/{gguf.name}": digest},
+        return _from_gguf(
+            "embedded", embedded_gguf(name.removeprefix(EMBEDDED_PREFIX)), spec, hashes
         )
     path = Path(name)
     if path.is_file() and path.suffix.lower() == ".gguf":
-        digest = hashes(path)
-        return "gguf", _convert_gguf(path, digest, spec.cache_dir), {f"model/{path.name}": digest}
+        return _from_gguf("gguf", path, spec, hashes)
     if path.is_file():
         raise InputError(
             f"model {name} is a file; expected a model folder, a .gguf file or a hub id",
@@ -267,12 +280,9 @@ def _resolve(spec: ModelSpec, hashes: _FileHashes) -> tuple[str, Path, dict[str,
                     hint="pass the base model with --model and this folder with --adapter",
                 )
             raise InputError(f"model folder {name} has no config.json")
-        _check_weights(path, spec.allow_pickle, "model folder")
-        return "local", path, _fingerprint_files(path, "model", hashes)
-    if _HUB_ID.match(name):
-        folder = _download(name, spec.allow_pickle)
-        _check_weights(folder, spec.allow_pickle, "hub model")
-        return "hub", folder, _fingerprint_files(folder, "model", hashes)
+        return _from_folder("local", path, spec, hashes)
+    if is_hub_id(name):
+        return _from_folder("hub", _download(name, spec.allow_pickle), spec, hashes)
     raise InputError(
         f"model not found: {name}", hint=f"a folder, a .gguf file, a hub id, or {DEFAULT_MODEL}"
     )
@@ -319,10 +329,16 @@ def _quantization(spec: ModelSpec, dtype: Any) -> Any:
     )
 
 
-def _apply_adapter(model: Any, adapter: Path, spec: ModelSpec) -> Any:
+def _check_adapter_folder(adapter: Path, allow_pickle: bool) -> bool:
+    """Validate an adapter folder before any model loads; returns whether to use safetensors."""
+    if not adapter.is_dir():
+        raise InputError(f"adapter folder not found: {adapter}")
     if not (adapter / "adapter_config.json").is_file():
         raise InputError(f"adapter folder {adapter} has no adapter_config.json")
-    use_safetensors = _check_weights(adapter, spec.allow_pickle, "adapter folder")
+    return _check_weights(adapter, allow_pickle, "adapter folder")
+
+
+def _apply_adapter(model: Any, adapter: Path, use_safetensors: bool, spec: ModelSpec) -> Any:
     from peft import PeftModel
 
     try:
@@ -373,26 +389,26 @@ def load_model(spec: ModelSpec) -> LoadedModel:
 
     started = time.monotonic()
     _quiet_transformers()
-    hashes = _FileHashes(spec.cache_dir)
-    source, folder, files = _resolve(spec, hashes)
     adapter_path = Path(spec.adapter) if spec.adapter else None
-    if adapter_path is not None:
-        if not adapter_path.is_dir():
-            raise InputError(f"adapter folder not found: {spec.adapter}")
-        files |= _fingerprint_files(adapter_path, "adapter", hashes)
-    hashes.save()
+    adapter_safetensors = (
+        _check_adapter_folder(adapter_path, spec.allow_pickle) if adapter_path else True
+    )
     device = _pick_device(spec.device)
     dtype = _pick_dtype(spec.dtype, device)
     quantization = _quantization(spec, dtype)
-    use_safetensors = source in {"embedded", "gguf"} or _check_weights(
-        folder, spec.allow_pickle, "model folder"
-    )
+    hashes = _FileHashes(spec.cache_dir)
+    source = _resolve(spec, hashes)
+    files = dict(source.files)
+    if adapter_path is not None:
+        files |= _fingerprint_files(adapter_path, "adapter", hashes)
+    hashes.save()
+    folder = source.folder
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {
         "dtype": dtype,
-        "use_safetensors": use_safetensors,
+        "use_safetensors": source.use_safetensors,
         "trust_remote_code": spec.trust_remote_code,
     }
     if quantization is not None:
@@ -414,14 +430,14 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     if quantization is None:
         model = model.to(device)
     if adapter_path is not None:
-        model = _apply_adapter(model, adapter_path, spec)
+        model = _apply_adapter(model, adapter_path, adapter_safetensors, spec)
     model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     info = ModelInfo(
         spec=spec.model,
-        source=source,
+        source=source.kind,
         path=str(folder),
         fingerprint=fingerprint(files),
         files=files,

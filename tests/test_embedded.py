@@ -16,13 +16,13 @@ pytestmark = pytest.mark.slow
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 
-def _eval(out: Path, cache: Path) -> tuple[int, str]:
+def _eval(out: Path, cache: Path, model: str = "embedded:smollm2-135m-instruct") -> tuple[int, str]:
     result = CliRunner().invoke(
         cli,
         [
             "eval",
             "--model",
-            "embedded:smollm2-135m-instruct",
+            model,
             "--benchmark",
             "strongreject-small",
             "--limit",
@@ -73,3 +73,14 @@ def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
     assert [
         json.loads(line)["response"] for line in (tmp_path / "second" / "generations.jsonl").open()
     ] == [r["response"] for r in rows]
+
+
+def test_a_gguf_path_shares_the_conversion_cache(tmp_path: Path, embedded_cache: Path) -> None:
+    from gate.models import embedded_gguf
+
+    gguf = embedded_gguf("smollm2-135m-instruct")
+    _, stderr = _eval(tmp_path / "by-path", embedded_cache, model=str(gguf))
+    parsed = EvalResult.read(tmp_path / "by-path" / "result.json")
+    assert parsed.model.source == "gguf"
+    assert parsed.model.files == {f"model/{gguf.name}": GGUF_SHA256}
+    assert parsed.model.path == str(embedded_cache / "gguf" / GGUF_SHA256)

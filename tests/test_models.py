@@ -175,3 +175,17 @@ def test_hub_id_offline_is_an_infra_error(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(InfraError, match="could not fetch model 'nobody/no-such-model'"):
         load_model(_spec("nobody/no-such-model", tmp_path))
+
+
+def test_bad_adapter_folders_fail_before_the_model_loads(tmp_path: Path) -> None:
+    # The model does not exist: reaching the model would raise "model not found" instead.
+    with pytest.raises(InputError, match="adapter folder not found"):
+        load_model(_spec("./nowhere", tmp_path, adapter=str(tmp_path / "missing")))
+    empty = tmp_path / "empty-adapter"
+    empty.mkdir()
+    with pytest.raises(InputError, match="has no adapter_config.json"):
+        load_model(_spec("./nowhere", tmp_path, adapter=str(empty)))
+    (empty / "adapter_config.json").write_text("{}")
+    torch.save({}, empty / "adapter_model.bin")
+    with pytest.raises(InputError, match=r"adapter folder .* only pickle weights"):
+        load_model(_spec("./nowhere", tmp_path, adapter=str(empty)))
