@@ -46,40 +46,32 @@ def test_missing_category_column_means_uncategorized(tmp_path: Path) -> None:
     assert load_benchmark(str(path)).categories() == {"uncategorized": 1}
 
 
-def test_malformed_csv_row_names_file_and_line(tmp_path: Path) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text('prompt,category\nok,a\n"multi\nline",b\ntoo,many,fields\n', encoding="utf-8")
-    with pytest.raises(
-        InputError, match=r"bad\.csv:5: malformed CSV row: expected 2 fields, found 3"
-    ):
-        load_benchmark(str(path))
-
-
-def test_short_csv_row_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "short.csv"
-    path.write_text("prompt,category\nonly-one\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"short\.csv:2: .*expected 2 fields, found 1"):
-        load_benchmark(str(path))
-
-
-def test_invalid_json_line_names_file_and_line(tmp_path: Path) -> None:
-    path = tmp_path / "bad.jsonl"
-    path.write_text('{"prompt": "ok"}\n{"prompt": \n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"bad\.jsonl:2: invalid JSON"):
-        load_benchmark(str(path))
-
-
-def test_missing_prompt_field_names_the_field(tmp_path: Path) -> None:
-    path = tmp_path / "b.jsonl"
-    path.write_text('{"text": "x"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"b\.jsonl:1: field 'prompt' is missing"):
-        load_benchmark(str(path))
-
-
-def test_empty_benchmark_is_an_error(tmp_path: Path) -> None:
-    path = tmp_path / "empty.csv"
-    path.write_text("prompt,category\n", encoding="utf-8")
-    with pytest.raises(InputError, match="has no prompts"):
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "bad.csv",
+            'prompt,category\nok,a\n"multi\nline",b\ntoo,many,fields\n',
+            r"bad\.csv:5: malformed CSV row: expected 2 fields, found 3",
+        ),
+        ("short.csv", "prompt,category\nonly-one\n", r"short\.csv:2: .*expected 2 fields, found 1"),
+        ("bad.jsonl", '{"prompt": "ok"}\n{"prompt": \n', r"bad\.jsonl:2: invalid JSON"),
+        ("list.jsonl", '["a list"]\n', r"list\.jsonl:1: expected a JSON object"),
+        ("b.jsonl", '{"text": "x"}\n', r"b\.jsonl:1: field 'prompt' is missing"),
+        ("blank.jsonl", '{"prompt": "  "}\n', r"blank\.jsonl:1: field 'prompt' is empty"),
+        ("empty.csv", "prompt,category\n", "has no prompts"),
+        ("latin1.csv", b"prompt\ncaf\xe9\n", r"latin1\.csv: not UTF-8 text"),
+    ],
+)
+def test_bad_files_name_file_and_line(
+    tmp_path: Path, name: str, content: str | bytes, message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
         load_benchmark(str(path))
 
 
