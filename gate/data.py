@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.util
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from typing import Any
 from gate.errors import InfraError, InputError
 from gate.files import sha256_file, sha256_text
 from gate.hub import is_hub_id
+from gate.readers import load_hub_records, read_csv_rows, read_rows
 from gate.registry import did_you_mean
 
 UNCATEGORIZED = "uncategorized"
@@ -171,7 +170,7 @@ def _load_builtin(name: str) -> tuple[list[Prompt], str]:
     for item in builtin.files:
         path = _locate_builtin(item, name)
         digest.update(item.sha256.encode())
-        rows = _read_csv_rows(path)
+        rows = read_csv_rows(path)
         if name == "harmbench":
             prompts.extend(_harmbench_prompts(rows))
         else:
@@ -179,55 +178,7 @@ def _load_builtin(name: str) -> tuple[list[Prompt], str]:
     return prompts, digest.hexdigest()
 
 
-# --- files ---------------------------------------------------------------------------------------
-
-
-def _read_csv_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a CSV with the line each starts on; a row with the wrong field count is an error."""
-    rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle, restkey="\0extra")
-            if not reader.fieldnames:
-                return rows
-            width = len(reader.fieldnames)
-            start = reader.line_num + 1
-            for row in reader:
-                if "\0extra" in row or any(value is None for value in row.values()):
-                    found = (
-                        width
-                        + len(row.get("\0extra", []))
-                        - sum(value is None for value in row.values())
-                    )
-                    raise InputError(
-                        f"{path}:{start}: malformed CSV row: expected {width} fields, found {found}"
-                    )
-                rows.append((start, row))
-                start = reader.line_num + 1
-    except csv.Error as exc:
-        raise InputError(f"{path}: malformed CSV: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    return rows
-
-
-def _read_jsonl_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows: list[tuple[int, dict[str, Any]]] = []
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{number}: invalid JSON: {exc.msg}") from exc
-                if not isinstance(record, dict):
-                    raise InputError(f"{path}:{number}: expected a JSON object")
-                rows.append((number, record))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    return rows
+# --- files ----------------------------------------------------------------------------------------
 
 
 def _prompts_from_rows(
@@ -266,16 +217,7 @@ def _category_field(
 def _load_file(
     path: Path, prompt_field: str, category_field: str | None
 ) -> tuple[list[Prompt], str]:
-    suffix = path.suffix.lower()
-    rows: Sequence[tuple[int, Mapping[str, Any]]]
-    if suffix == ".csv":
-        rows = _read_csv_rows(path)
-    elif suffix in {".jsonl", ".ndjson"}:
-        rows = _read_jsonl_rows(path)
-    else:
-        raise InputError(
-            f"{path}: unsupported benchmark format {suffix!r}", hint="use .csv or .jsonl"
-        )
+    rows = read_rows(path)
     fields = _category_field(rows, category_field)
     return _prompts_from_rows(rows, str(path), prompt_field, fields), sha256_file(path)
 
@@ -283,19 +225,9 @@ def _load_file(
 def _load_hub(
     dataset_id: str, prompt_field: str, category_field: str | None
 ) -> tuple[list[Prompt], str]:
-    name, _, split = dataset_id.partition(":")
-    try:
-        import datasets
-    except ImportError as exc:
-        raise InfraError(
-            "reading a Hugging Face dataset needs the 'datasets' package",
-            hint="pip install 'safety-gate[hub]'",
-        ) from exc
-    try:
-        dataset = datasets.load_dataset(name, split=split or "train")
-    except Exception as exc:  # datasets raises many unrelated types for "could not fetch"
-        raise InfraError(f"could not load Hugging Face dataset {name!r}: {exc}") from exc
-    return prompts_from_records(dataset, dataset_id, prompt_field, category_field)
+    return prompts_from_records(
+        load_hub_records(dataset_id), dataset_id, prompt_field, category_field
+    )
 
 
 def prompts_from_records(

@@ -135,7 +135,7 @@ def _check_weights(folder: Path, allow_pickle: bool, what: str) -> bool:
     raise InputError(f"{what} {folder} has no weight files (expected *.safetensors)")
 
 
-class _FileHashes:
+class FileHashes:
     """sha256 of files, remembered by (path, size, mtime) so large weights hash once."""
 
     def __init__(self, cache_dir: Path) -> None:
@@ -160,7 +160,8 @@ class _FileHashes:
                 json.dump(self._known, handle)
 
 
-def _fingerprint_files(folder: Path, prefix: str, hashes: _FileHashes) -> dict[str, str]:
+def fingerprint_folder(folder: Path, prefix: str, hashes: FileHashes) -> dict[str, str]:
+    """sha256 of the weight, config and tokenizer files in `folder`, named `prefix/file`."""
     chosen = {}
     for path in sorted(folder.iterdir()):
         name = path.name
@@ -179,7 +180,8 @@ def fingerprint(files: dict[str, str]) -> str:
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
+    """Silence transformers' warnings and progress bars; the gate reports progress itself."""
     import transformers
 
     transformers.logging.set_verbosity_error()
@@ -247,18 +249,18 @@ class _Source:
     use_safetensors: bool
 
 
-def _from_gguf(kind: str, gguf: Path, spec: ModelSpec, hashes: _FileHashes) -> _Source:
+def _from_gguf(kind: str, gguf: Path, spec: ModelSpec, hashes: FileHashes) -> _Source:
     digest = hashes(gguf)
     folder = _convert_gguf(gguf, digest, spec.cache_dir)
     return _Source(kind, folder, {f"model/{gguf.name}": digest}, use_safetensors=True)
 
 
-def _from_folder(kind: str, folder: Path, spec: ModelSpec, hashes: _FileHashes) -> _Source:
+def _from_folder(kind: str, folder: Path, spec: ModelSpec, hashes: FileHashes) -> _Source:
     use_safetensors = _check_weights(folder, spec.allow_pickle, f"{kind} model")
-    return _Source(kind, folder, _fingerprint_files(folder, "model", hashes), use_safetensors)
+    return _Source(kind, folder, fingerprint_folder(folder, "model", hashes), use_safetensors)
 
 
-def _resolve(spec: ModelSpec, hashes: _FileHashes) -> _Source:
+def _resolve(spec: ModelSpec, hashes: FileHashes) -> _Source:
     """Where the weights are, what kind of source that is, and the files to fingerprint."""
     name = spec.model
     if name.startswith(EMBEDDED_PREFIX):
@@ -388,7 +390,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     import time
 
     started = time.monotonic()
-    _quiet_transformers()
+    quiet_transformers()
     adapter_path = Path(spec.adapter) if spec.adapter else None
     adapter_safetensors = (
         _check_adapter_folder(adapter_path, spec.allow_pickle) if adapter_path else True
@@ -396,11 +398,11 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     device = _pick_device(spec.device)
     dtype = _pick_dtype(spec.dtype, device)
     quantization = _quantization(spec, dtype)
-    hashes = _FileHashes(spec.cache_dir)
+    hashes = FileHashes(spec.cache_dir)
     source = _resolve(spec, hashes)
     files = dict(source.files)
     if adapter_path is not None:
-        files |= _fingerprint_files(adapter_path, "adapter", hashes)
+        files |= fingerprint_folder(adapter_path, "adapter", hashes)
     hashes.save()
     folder = source.folder
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from gate.evaluate import JudgedGeneration
 from gate.files import atomic_open, write_jsonl
 from gate.result import EvalResult, HarmfulScore
+from gate.similarity import SimilarityResult
 
 RESULT_FILE = "result.json"
 
@@ -77,3 +78,43 @@ def print_eval(result: EvalResult, console: Console) -> None:
             f"{result.settings.max_new_tokens}",
             soft_wrap=True,
         )
+
+
+def similarity_tables(result: SimilarityResult) -> tuple[Table, Table]:
+    """The two score distributions, and the most similar pairs."""
+    summary = Table(
+        title=f"Similarity: {result.finetune} vs {result.alignment}",
+        caption=f"max cosine per example; embedder {result.embedder_id}",
+    )
+    summary.add_column("per example of")
+    for name in ("n", "mean", "p50", "p90", "p99", "max"):
+        summary.add_column(name, justify="right", no_wrap=True)
+    threshold = result.finetune_summary.threshold
+    summary.add_column(f">= {threshold:g}", justify="right", no_wrap=True)
+    for label, stats in (
+        ("fine-tuning set", result.finetune_summary),
+        ("alignment set", result.alignment_summary),
+    ):
+        summary.add_row(
+            label,
+            str(stats.count),
+            *(f"{value:.3f}" for value in (stats.mean, stats.p50, stats.p90, stats.p99, stats.max)),
+            f"{stats.share_above:.1%}",
+        )
+    pairs = Table(title="Most similar pairs")
+    pairs.add_column("cosine", justify="right", no_wrap=True, min_width=6)
+    pairs.add_column("fine-tuning example", overflow="ellipsis", no_wrap=True, max_width=34)
+    pairs.add_column("alignment example", overflow="ellipsis", no_wrap=True, max_width=34)
+    for pair in result.top_pairs:
+        pairs.add_row(f"{pair.cosine:.3f}", pair.finetune, pair.alignment)
+    return summary, pairs
+
+
+def print_similarity(result: SimilarityResult, console: Console) -> None:
+    """Print the summary and the top pairs."""
+    for table in similarity_tables(result):
+        console.print(table)
+    console.print(
+        f"embedded {result.embedded} new texts; {result.seconds['total']:.1f}s in all",
+        soft_wrap=True,
+    )

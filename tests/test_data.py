@@ -89,7 +89,7 @@ def test_missing_file() -> None:
 def test_unsupported_format(tmp_path: Path) -> None:
     path = tmp_path / "b.txt"
     path.write_text("x", encoding="utf-8")
-    with pytest.raises(InputError, match="unsupported benchmark format '.txt'"):
+    with pytest.raises(InputError, match="unsupported format '.txt'"):
         load_benchmark(str(path))
 
 

@@ -1,0 +1,266 @@
+"""Similarity risk: how close the fine-tuning data sits to the safety-alignment data.
+
+Per fine-tuning example: its top-k alignment neighbours and the max cosine. Per alignment example:
+its max cosine to the fine-tuning set (score_i with n = 1 in Hsiung et al. 2025). High similarity
+predicts guardrail collapse; the least similar alignment examples are the paper's remedy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from gate.embed import Embedder, EmbeddingCache, embed_texts, make_embedder
+from gate.errors import InputError
+from gate.examples import Example, ExampleSet, Fields, load_examples
+from gate.index import LoadedIndex, build_faiss, choose_kind, default_settings, reconstruct_all
+from gate.models import ModelSpec
+
+SCHEMA = "safety-gate/similarity-result"
+SCHEMA_VERSION = 1
+SNIPPET = 80
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScoreSummary(_Record):
+    """The distribution of per-example max cosines."""
+
+    count: int
+    mean: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    threshold: float
+    share_above: float
+    """Fraction of examples whose max cosine is at or above `threshold`."""
+
+
+class Neighbour(_Record):
+    row: int
+    id: str
+    cosine: float
+
+
+class FinetuneScore(_Record):
+    id: str
+    max_cosine: float
+    neighbours: list[Neighbour]
+
+
+class AlignmentScore(_Record):
+    row: int
+    id: str
+    max_cosine: float
+    nearest_finetune_id: str
+
+
+class SimilarPair(_Record):
+    cosine: float
+    finetune_id: str
+    finetune: str
+    alignment_id: str
+    alignment: str
+
+
+class SimilarityResult(_Record):
+    """One `gate similarity` run: summaries first, per-example scores after."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    schema_name: str = Field(default=SCHEMA, alias="schema")
+    schema_version: int = SCHEMA_VERSION
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    index: str
+    index_sha256: str
+    embedder_id: str
+    alignment: str
+    alignment_sha256: str
+    finetune: str
+    finetune_sha256: str
+    top_k: int
+    finetune_summary: ScoreSummary
+    alignment_summary: ScoreSummary
+    top_pairs: list[SimilarPair]
+    embedded: int
+    """Fine-tuning texts embedded in this run (the rest came from the cache)."""
+    seconds: dict[str, float]
+    finetune_scores: list[FinetuneScore]
+    alignment_scores: list[AlignmentScore]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+def summarize(scores: np.ndarray, threshold: float) -> ScoreSummary:
+    """Mean, percentiles, max and the share at or above `threshold`."""
+    p50, p90, p99 = np.percentile(scores, [50, 90, 99])
+    return ScoreSummary(
+        count=int(scores.size),
+        mean=float(scores.mean()),
+        p50=float(p50),
+        p90=float(p90),
+        p99=float(p99),
+        max=float(scores.max()),
+        threshold=threshold,
+        share_above=float((scores >= threshold).mean()),
+    )
+
+
+def alignment_max_cosine(
+    alignment: np.ndarray, finetune: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each alignment row, the max cosine to the fine-tuning rows and which row gives it."""
+    kind = choose_kind(len(finetune))
+    index = build_faiss(finetune, kind, default_settings(kind, len(finetune)))
+    scores, rows = index.search(alignment, 1)
+    return scores[:, 0], rows[:, 0]
+
+
+def open_index_embedder(loaded: LoadedIndex, cache_dir: Path, model: str | None = None) -> Embedder:
+    """The embedder an index was built with; a different model or dimension is an InputError."""
+    manifest = loaded.manifest
+    spec = model or manifest.model
+    embedder = make_embedder(
+        manifest.embedder,
+        cache_dir=cache_dir,
+        model=ModelSpec(model=spec, cache_dir=cache_dir) if spec else None,
+    )
+    if embedder.id != manifest.embedder_id or embedder.dim != manifest.dim:
+        raise InputError(
+            f"the index was built with embedder {manifest.embedder_id} (dimension "
+            f"{manifest.dim}), but this run's embedder is {embedder.id} (dimension {embedder.dim})",
+            hint="embed with the same model, or rebuild the index",
+        )
+    return embedder
+
+
+def score(
+    loaded: LoadedIndex,
+    finetune: ExampleSet,
+    finetune_vectors: np.ndarray,
+    *,
+    top_k: int,
+    threshold: float,
+) -> dict[str, object]:
+    """Both directions of the similarity and the most similar pairs (fields of the result)."""
+    if top_k < 1:
+        raise InputError(f"--top-k must be positive, got {top_k}")
+    k = min(top_k, loaded.manifest.rows)
+    cosines, rows = loaded.index.search(finetune_vectors, k)
+    alignment = loaded.examples
+    finetune_scores = [
+        FinetuneScore(
+            id=example.id,
+            max_cosine=float(cosines[i, 0]),
+            neighbours=[
+                Neighbour(row=int(r), id=alignment[r].id, cosine=float(c))
+                for r, c in zip(rows[i], cosines[i], strict=True)
+                if r >= 0
+            ],
+        )
+        for i, example in enumerate(finetune.examples)
+    ]
+    per_alignment, nearest = alignment_max_cosine(reconstruct_all(loaded.index), finetune_vectors)
+    alignment_scores = [
+        AlignmentScore(
+            row=row,
+            id=alignment[row].id,
+            max_cosine=float(per_alignment[row]),
+            nearest_finetune_id=finetune.examples[int(nearest[row])].id,
+        )
+        for row in range(len(alignment))
+    ]
+    return {
+        "finetune_summary": summarize(cosines[:, 0], threshold),
+        "alignment_summary": summarize(per_alignment, threshold),
+        "top_pairs": _top_pairs(finetune.examples, alignment, cosines[:, 0], rows[:, 0]),
+        "finetune_scores": finetune_scores,
+        "alignment_scores": alignment_scores,
+    }
+
+
+def _top_pairs(
+    finetune: Sequence[Example],
+    alignment: Sequence[Example],
+    best: np.ndarray,
+    best_rows: np.ndarray,
+    count: int = 10,
+) -> list[SimilarPair]:
+    order = np.argsort(-best, kind="stable")[:count]
+    return [
+        SimilarPair(
+            cosine=float(best[i]),
+            finetune_id=finetune[i].id,
+            finetune=finetune[i].snippet(SNIPPET),
+            alignment_id=alignment[int(best_rows[i])].id,
+            alignment=alignment[int(best_rows[i])].snippet(SNIPPET),
+        )
+        for i in order
+    ]
+
+
+def run_similarity(
+    loaded: LoadedIndex,
+    finetune_spec: str,
+    *,
+    fields: Fields,
+    cache_dir: Path,
+    cache: EmbeddingCache | None,
+    top_k: int = 5,
+    threshold: float = 0.7,
+    model: str | None = None,
+) -> SimilarityResult:
+    """Embed the fine-tuning set (cached) with the index's embedder and score both directions."""
+    started = time.monotonic()
+    finetune = load_examples(finetune_spec, fields)
+    embedder = open_index_embedder(loaded, cache_dir, model)
+    texts = [embedder.text_of(e) for e in finetune.examples]
+    before = time.monotonic()
+    vectors, misses = embed_texts(embedder, texts, cache, description="embedding fine-tuning data")
+    embedded = time.monotonic()
+    fields_of_result = score(loaded, finetune, vectors, top_k=top_k, threshold=threshold)
+    done = time.monotonic()
+    manifest = loaded.manifest
+    return SimilarityResult(
+        index=str(loaded.folder),
+        index_sha256=manifest.index_sha256,
+        embedder_id=manifest.embedder_id,
+        alignment=manifest.dataset,
+        alignment_sha256=manifest.dataset_sha256,
+        finetune=finetune.name,
+        finetune_sha256=finetune.sha256,
+        top_k=top_k,
+        embedded=misses,
+        seconds={
+            "load": round(before - started, 3),
+            "embed": round(embedded - before, 3),
+            "search": round(done - embedded, 3),
+            "total": round(done - started, 3),
+        },
+        **fields_of_result,  # type: ignore[arg-type]
+    )
+
+
+def select(result: SimilarityResult, count: int, *, lowest: bool) -> list[int]:
+    """Rows of the `count` alignment examples least (or most) similar to the fine-tuning data."""
+    if count < 1:
+        raise InputError(f"the number of examples to select must be positive, got {count}")
+    if count > len(result.alignment_scores):
+        raise InputError(
+            f"asked for {count} examples but the index holds {len(result.alignment_scores)}"
+        )
+    # Ties break by row so the selection is the same on every run.
+    ranked = sorted(
+        result.alignment_scores,
+        key=lambda s: (s.max_cosine if lowest else -s.max_cosine, s.row),
+    )
+    return [s.row for s in ranked[:count]]
