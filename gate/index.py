@@ -33,6 +33,7 @@ SCHEMA_VERSION = 1
 KINDS = ("auto", "flat", "hnsw", "ivf")
 # Exact search is fast enough below this many rows and has perfect recall; above it, IVF.
 FLAT_MAX_ROWS = 50_000
+TARGET_RECALL = 0.95
 INDEX_FILE, EXAMPLES_FILE, MANIFEST_FILE = "index.faiss", "alignment.jsonl", "manifest.json"
 
 
@@ -51,6 +52,8 @@ class IndexManifest(BaseModel):
     rows: int
     kind: str
     settings: dict[str, int]
+    recall_at_10: float
+    """Recall@10 of the search settings, measured at build time on sampled alignment rows."""
     fields: dict[str, str]
     """Where the conversation is in each record of alignment.jsonl (see examples.Fields)."""
     dataset: str
@@ -83,15 +86,62 @@ def choose_kind(rows: int, requested: str = "auto") -> str:
 
 
 def default_settings(kind: str, rows: int) -> dict[str, int]:
-    """Build and search settings that keep recall@10 >= 0.95 on clustered data (bench/)."""
+    """Build settings, and the search setting that `calibrate` starts from."""
     if kind == "ivf":
-        # nlist ~ 4 sqrt(n) as a power of two; probing 1/128 of the lists (at least 8) measured
-        # recall@10 0.9999 at 200k rows, 23x faster than exact search (bench/README.md).
+        # nlist ~ 4 sqrt(n), as a power of two: the usual balance of list count and list length.
         nlist = min(4096, 2 ** round(math.log2(max(1.0, 4 * math.sqrt(rows)))))
-        return {"nlist": nlist, "nprobe": min(nlist, max(8, nlist // 128))}
+        return {"nlist": nlist, "nprobe": min(nlist, 8)}
     if kind == "hnsw":
-        return {"m": 32, "ef_construction": 80, "ef_search": 128}
+        return {"m": 32, "ef_construction": 80, "ef_search": 32}
     return {}
+
+
+_SEARCH_KNOB = {"ivf": "nprobe", "hnsw": "ef_search"}
+
+
+def calibrate(
+    index: Any,
+    vectors: np.ndarray,
+    kind: str,
+    settings: dict[str, int],
+    *,
+    target: float = TARGET_RECALL,
+    k: int = 10,
+    sample: int = 500,
+) -> tuple[dict[str, int], float]:
+    """Raise the search effort until recall@k, measured on a sample of rows, reaches `target`.
+
+    How many IVF lists (or HNSW candidates) a query needs depends on how the data clusters, so no
+    fixed setting is right for every set. Sampled rows serve as queries; each row's own match is
+    left out of both the exact and the approximate neighbour lists. Returns the settings and the
+    recall they measured (1.0 for exact search).
+    """
+    knob = _SEARCH_KNOB.get(kind)
+    if knob is None:
+        return settings, 1.0
+    rows = len(vectors)
+    chosen = np.random.default_rng(0).choice(rows, size=min(sample, rows), replace=False)
+    queries = vectors[chosen]
+    depth = min(k + 1, rows)
+    truth: list[np.ndarray] = []
+    for start in range(0, len(queries), 128):  # bounded memory: 128 x rows scores at a time
+        scores = queries[start : start + 128] @ vectors.T
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+        truth.extend(top)
+    expected = [set(t.tolist()) - {int(q)} for t, q in zip(truth, chosen, strict=True)]
+    effort, recall = settings[knob], 0.0
+    limit = settings.get("nlist", 4096)
+    while True:
+        _apply_search_settings(index, kind, {**settings, knob: effort})
+        _, found = index.search(queries, depth)
+        hits = [
+            len((set(f.tolist()) - {int(q)}) & e) / max(1, len(e))
+            for f, q, e in zip(found, chosen, expected, strict=True)
+        ]
+        recall = float(np.mean(hits))
+        if recall >= target or effort >= limit:
+            return {**settings, knob: effort}, recall
+        effort = min(limit, effort * 2)
 
 
 def build_faiss(vectors: np.ndarray, kind: str, settings: dict[str, int]) -> Any:
@@ -255,8 +305,8 @@ def build_index(
     chosen = choose_kind(len(alignment.examples), kind)
     texts = [embedder.text_of(e) for e in alignment.examples]
     vectors, _ = embed_texts(embedder, texts, cache, description="embedding alignment data")
-    settings = default_settings(chosen, len(vectors))
-    index = build_faiss(vectors, chosen, settings)
+    index = build_faiss(vectors, chosen, default_settings(chosen, len(vectors)))
+    settings, recall = calibrate(index, vectors, chosen, default_settings(chosen, len(vectors)))
     return write_index(
         out,
         index,
@@ -269,6 +319,7 @@ def build_index(
             "rows": len(vectors),
             "kind": chosen,
             "settings": settings,
+            "recall_at_10": round(recall, 4),
             "fields": asdict(fields),
             "dataset": alignment.name,
             "dataset_sha256": alignment.sha256,

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from gate.embed import Embedder, EmbeddingCache, embed_texts, make_embedder
 from gate.errors import InputError
 from gate.examples import Example, ExampleSet, Fields, load_examples
-from gate.index import LoadedIndex, build_faiss, choose_kind, default_settings, reconstruct_all
+from gate.index import (
+    LoadedIndex,
+    build_faiss,
+    calibrate,
+    choose_kind,
+    default_settings,
+    reconstruct_all,
+)
 from gate.models import ModelSpec
 
 SCHEMA = "safety-gate/similarity-result"
@@ -120,7 +127,9 @@ def alignment_max_cosine(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each alignment row, the max cosine to the fine-tuning rows and which row gives it."""
     kind = choose_kind(len(finetune))
-    index = build_faiss(finetune, kind, default_settings(kind, len(finetune)))
+    settings = default_settings(kind, len(finetune))
+    index = build_faiss(finetune, kind, settings)
+    calibrate(index, finetune, kind, settings)
     scores, rows = index.search(alignment, 1)
     return scores[:, 0], rows[:, 0]
 

@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+from gate.cli import cli
+from gate.embed import EMBEDDERS
+from gate.examples import Example
+from gate.similarity import SimilarityResult, summarize
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def _jsonl(path: Path, rows: Sequence[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _similarity(tmp_path: Path, index: Path, finetune: Path, name: str = "sim") -> Result:
+    result = invoke(
+        "similarity",
+        "--index",
+        str(index),
+        "--finetune",
+        str(finetune),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / name),
+    )
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def _build(tmp_path: Path, alignment: Path, *extra: str) -> Path:
+    out = tmp_path / "index"
+    result = invoke(
+        "index",
+        "build",
+        "--alignment",
+        str(alignment),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        *extra,
+    )
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def _read(tmp_path: Path, name: str = "sim") -> SimilarityResult:
+    return SimilarityResult.model_validate_json((tmp_path / name / "similarity.json").read_text())
+
+
+def test_identical_sets_score_near_one(tmp_path: Path) -> None:
+    alignment = EXAMPLES / "alignment.jsonl"
+    _similarity(tmp_path, _build(tmp_path, alignment), alignment)
+    result = _read(tmp_path)
+    assert result.finetune_summary.p50 > 0.99 and result.alignment_summary.mean > 0.99
+    assert result.finetune_summary.share_above == 1.0
+    assert all(s.neighbours[0].id == s.id for s in result.finetune_scores)
+
+
+def test_unrelated_sets_score_low(tmp_path: Path) -> None:
+    maths = _jsonl(
+        tmp_path / "maths.jsonl",
+        [
+            {"prompt": f"What is {a} plus {b}?", "response": f"{a} plus {b} is {a + b}."}
+            for a, b in [(2, 3), (17, 25), (100, 1), (9, 9), (41, 58)]
+        ],
+    )
+    _similarity(tmp_path, _build(tmp_path, EXAMPLES / "alignment.jsonl"), maths)
+    result = _read(tmp_path)
+    assert result.finetune_summary.max < 0.35
+    assert result.finetune_summary.share_above == 0.0
+
+
+def test_report_shape_and_cache_hit_on_rerun(tmp_path: Path) -> None:
+    index = _build(tmp_path, EXAMPLES / "alignment.jsonl")
+    first = _similarity(tmp_path, index, EXAMPLES / "finetune.jsonl", "first")
+    assert "embedded 40 new texts" in first.stdout
+    assert "Most similar pairs" in first.stdout
+    again = _similarity(tmp_path, index, EXAMPLES / "finetune.jsonl", "again")
+    assert "embedded 0 new texts" in again.stdout
+    one, two = _read(tmp_path, "first"), _read(tmp_path, "again")
+    assert one.finetune_scores == two.finetune_scores
+    assert len(one.finetune_scores) == 40 and len(one.alignment_scores) == 48
+    assert len(one.finetune_scores[0].neighbours) == 5 and len(one.top_pairs) == 10
+    cosines = [p.cosine for p in one.top_pairs]
+    assert cosines == sorted(cosines, reverse=True)
+    assert cosines[0] == one.finetune_summary.max
+
+
+def test_summary_statistics() -> None:
+    summary = summarize(np.array([0.1, 0.2, 0.3, 0.9], dtype=np.float32), threshold=0.25)
+    assert summary.count == 4 and summary.max == pytest.approx(0.9)
+    assert summary.mean == pytest.approx(0.375) and summary.share_above == 0.5
+
+
+class AxisEmbedder:
+    """Hand-made vectors: each text points along the axis of the topic word it contains."""
+
+    name = "axes"
+    id = "axes:test"
+    dim = 4
+    topics = ("cooking", "gardening", "lockpicking", "hacking")
+
+    def text_of(self, example: Example) -> str:
+        return example.text
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), self.dim), np.float32)
+        for row, text in enumerate(texts):
+            for axis, topic in enumerate(self.topics):
+                rows[row, axis] = text.count(topic)
+            rows[row] += 0.01  # never a zero vector
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_select_returns_the_right_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(EMBEDDERS, "_extra", {"axes": lambda **_: AxisEmbedder()})
+    alignment = _jsonl(
+        tmp_path / "alignment.jsonl",
+        [
+            {"prompt": "cooking", "response": "no"},
+            {"prompt": "hacking hacking", "response": "no"},
+            {"prompt": "gardening", "response": "no"},
+            {"prompt": "lockpicking and hacking", "response": "no"},
+            {"prompt": "cooking and gardening", "response": "no"},
+        ],
+    )
+    finetune = _jsonl(
+        tmp_path / "ft.jsonl", [{"prompt": "hacking", "response": "a hacking answer"}]
+    )
+    index = _build(tmp_path, alignment, "--embedder", "axes")
+    common = [
+        "--index",
+        str(index),
+        "--finetune",
+        str(finetune),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+    ]
+    high = invoke("select", *common, "--high", "2", "--out", str(tmp_path / "high.jsonl"))
+    assert high.exit_code == 0, high.stderr
+    low = invoke("select", *common, "--low", "3", "--out", str(tmp_path / "low.jsonl"))
+    assert low.exit_code == 0, low.stderr
+    picked = {
+        name: [json.loads(line)["prompt"] for line in (tmp_path / f"{name}.jsonl").open()]
+        for name in ("high", "low")
+    }
+    assert picked["high"] == ["hacking hacking", "lockpicking and hacking"]
+    # The three unrelated rows differ only by the 0.01 offset, so compare them as a set.
+    assert sorted(picked["low"]) == ["cooking", "cooking and gardening", "gardening"]
+    assert "least similar alignment examples" in low.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ([], "pass exactly one of --low K or --high K"),
+        (["--low", "1", "--high", "1"], "pass exactly one of --low K or --high K"),
+        (["--low", "500"], "asked for 500 examples but the index holds 48"),
+    ],
+)
+def test_select_bad_counts(tmp_path: Path, flags: list[str], message: str) -> None:
+    index = _build(tmp_path, EXAMPLES / "alignment.jsonl")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "select",
+            "--index",
+            str(index),
+            "--finetune",
+            str(EXAMPLES / "finetune.jsonl"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            *flags,
+        ],
+    )
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
