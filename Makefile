@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/embedded.txt
 	touch $@
 
 demo: $(STAMP)
+	$(BIN)/gate index build --alignment examples/alignment.jsonl --embedder minilm \
+		--out $(DEMO_OUT)/index
+	$(BIN)/gate similarity --index $(DEMO_OUT)/index --finetune examples/finetune.jsonl \
+		--out $(DEMO_OUT)/similarity
 	$(BIN)/gate eval --model embedded:smollm2-135m-instruct --benchmark strongreject-small \
 		--out $(DEMO_OUT)/eval
 
@@ -34,6 +38,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/similarity.py
 
 # Re-pin every dependency to what is installed now (run after changing pyproject.toml).
 lock: $(STAMP)

