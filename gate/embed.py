@@ -125,6 +125,8 @@ class HiddenStateEmbedder:
     def __init__(self, loaded: LoadedModel, batch_size: int = 8, max_length: int = 2048) -> None:
         self.loaded = loaded
         self.tokenizer = loaded.tokenizer
+        # The representation is read at the last token, so overlong texts lose their start.
+        self.tokenizer.truncation_side = "left"
         self.id = f"hidden-state:{loaded.info.fingerprint[:16]}"
         self.dim = int(loaded.model.config.hidden_size)
         self.batch_size = batch_size

@@ -113,8 +113,8 @@ def calibrate(
 
     How many IVF lists (or HNSW candidates) a query needs depends on how the data clusters, so no
     fixed setting is right for every set. Sampled rows serve as queries; each row's own match is
-    left out of both the exact and the approximate neighbour lists. Returns the settings and the
-    recall they measured (1.0 for exact search).
+    left out of both the exact and the approximate neighbour lists. Leaves `index` searching with
+    the chosen settings, and returns them with the recall they measured (1.0 for exact search).
     """
     knob = _SEARCH_KNOB.get(kind)
     if knob is None:

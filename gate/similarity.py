@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -152,6 +153,17 @@ def open_index_embedder(loaded: LoadedIndex, cache_dir: Path, model: str | None 
     return embedder
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Both directions of the similarity, summarised, and the most similar pairs."""
+
+    finetune_summary: ScoreSummary
+    alignment_summary: ScoreSummary
+    top_pairs: list[SimilarPair]
+    finetune_scores: list[FinetuneScore]
+    alignment_scores: list[AlignmentScore]
+
+
 def score(
     loaded: LoadedIndex,
     finetune: ExampleSet,
@@ -159,8 +171,8 @@ def score(
     *,
     top_k: int,
     threshold: float,
-) -> dict[str, object]:
-    """Both directions of the similarity and the most similar pairs (fields of the result)."""
+) -> Scores:
+    """Both directions of the similarity and the most similar pairs."""
     if top_k < 1:
         raise InputError(f"--top-k must be positive, got {top_k}")
     k = min(top_k, loaded.manifest.rows)
@@ -188,13 +200,13 @@ def score(
         )
         for row in range(len(alignment))
     ]
-    return {
-        "finetune_summary": summarize(cosines[:, 0], threshold),
-        "alignment_summary": summarize(per_alignment, threshold),
-        "top_pairs": _top_pairs(finetune.examples, alignment, cosines[:, 0], rows[:, 0]),
-        "finetune_scores": finetune_scores,
-        "alignment_scores": alignment_scores,
-    }
+    return Scores(
+        finetune_summary=summarize(cosines[:, 0], threshold),
+        alignment_summary=summarize(per_alignment, threshold),
+        top_pairs=_top_pairs(finetune.examples, alignment, cosines[:, 0], rows[:, 0]),
+        finetune_scores=finetune_scores,
+        alignment_scores=alignment_scores,
+    )
 
 
 def _top_pairs(
@@ -236,7 +248,7 @@ def run_similarity(
     before = time.monotonic()
     vectors, misses = embed_texts(embedder, texts, cache, description="embedding fine-tuning data")
     embedded = time.monotonic()
-    fields_of_result = score(loaded, finetune, vectors, top_k=top_k, threshold=threshold)
+    scores = score(loaded, finetune, vectors, top_k=top_k, threshold=threshold)
     done = time.monotonic()
     manifest = loaded.manifest
     return SimilarityResult(
@@ -255,7 +267,11 @@ def run_similarity(
             "search": round(done - embedded, 3),
             "total": round(done - started, 3),
         },
-        **fields_of_result,  # type: ignore[arg-type]
+        finetune_summary=scores.finetune_summary,
+        alignment_summary=scores.alignment_summary,
+        top_pairs=scores.top_pairs,
+        finetune_scores=scores.finetune_scores,
+        alignment_scores=scores.alignment_scores,
     )
 
 

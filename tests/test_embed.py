@@ -76,10 +76,7 @@ def test_last_token_index_either_padding_side() -> None:
     assert last_token_index(left).tolist() == [4, 4]
 
 
-@pytest.mark.parametrize("padding_side", ["left", "right"])
-def test_hidden_state_is_the_last_real_token(tiny_model: Any, padding_side: str) -> None:
-    tiny_tokenizer = build_tokenizer()
-    tiny_tokenizer.padding_side = padding_side
+def _loaded(model: Any, tokenizer: Any) -> LoadedModel:
     info = ModelInfo(
         spec="tiny",
         source="local",
@@ -93,7 +90,14 @@ def test_hidden_state_is_the_last_real_token(tiny_model: Any, padding_side: str)
         parameters=0,
         has_chat_template=True,
     )
-    embedder = HiddenStateEmbedder(LoadedModel(tiny_model, tiny_tokenizer, info), batch_size=4)
+    return LoadedModel(model, tokenizer, info)
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_hidden_state_is_the_last_real_token(tiny_model: Any, padding_side: str) -> None:
+    tiny_tokenizer = build_tokenizer()
+    tiny_tokenizer.padding_side = padding_side
+    embedder = HiddenStateEmbedder(_loaded(tiny_model, tiny_tokenizer), batch_size=4)
     short = Example(id="s", turns=(("user", "Hi"), ("assistant", "Hello")), record={})
     long = Example(
         id="l",
@@ -152,3 +156,15 @@ def test_cache_keeps_embedders_apart(minilm: MiniLMEmbedder, tmp_path: Path) -> 
     other.id = "another-embedder"
     _, embedded = embed_texts(other, ["same text"], cache)
     assert embedded == 1
+
+
+def test_hidden_state_truncation_keeps_the_end(tiny_model: Any) -> None:
+    tokenizer = build_tokenizer()
+    embedder = HiddenStateEmbedder(_loaded(tiny_model, tokenizer))
+    embedder.max_length = 8
+    text = "The quick brown fox jumps over the lazy dog near the river bank."
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][:, -8:]
+    with torch.no_grad():
+        hidden = tiny_model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
+    expected = torch.nn.functional.normalize(hidden, dim=0).numpy()
+    assert np.allclose(embedder.embed([text])[0], expected, atol=1e-5)
