@@ -103,8 +103,8 @@ def similarity_tables(result: SimilarityResult) -> tuple[Table, Table]:
         )
     pairs = Table(title="Most similar pairs")
     pairs.add_column("cosine", justify="right", no_wrap=True, min_width=6)
-    pairs.add_column("fine-tuning example", overflow="ellipsis", no_wrap=True, max_width=34)
-    pairs.add_column("alignment example", overflow="ellipsis", no_wrap=True, max_width=34)
+    pairs.add_column("fine-tuning example", overflow="ellipsis", no_wrap=True, max_width=32)
+    pairs.add_column("alignment example", overflow="ellipsis", no_wrap=True, max_width=32)
     for pair in result.top_pairs:
         pairs.add_row(f"{pair.cosine:.3f}", pair.finetune, pair.alignment)
     return summary, pairs
