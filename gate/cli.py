@@ -17,6 +17,8 @@ from gate.errors import ExitCode, GateError
 if TYPE_CHECKING:
     from gate.embed import EmbeddingCache
     from gate.examples import Fields
+    from gate.index import LoadedIndex
+    from gate.similarity import SimilarityResult
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "safety-gate"
 
@@ -369,6 +371,34 @@ def _similarity_options(command: F) -> F:
     return command
 
 
+def _run_similarity(
+    index_dir: Path,
+    finetune: str,
+    model: str | None,
+    prompt_field: str,
+    response_field: str,
+    messages_field: str,
+    cache_dir: Path,
+    no_cache: bool,
+    **scoring: Any,
+) -> tuple[LoadedIndex, SimilarityResult]:
+    """The similarity run both `similarity` and `select` start from, built from shared flags."""
+    from gate.index import load_index
+    from gate.similarity import run_similarity
+
+    loaded = load_index(index_dir)
+    result = run_similarity(
+        loaded,
+        finetune,
+        fields=_fields(prompt_field, response_field, messages_field),
+        cache_dir=cache_dir,
+        cache=_open_cache(cache_dir, not no_cache),
+        model=model,
+        **scoring,
+    )
+    return loaded, result
+
+
 @cli.command("similarity")
 @_similarity_options
 @click.option(
@@ -411,19 +441,19 @@ def similarity_command(
     from rich.console import Console
 
     from gate.files import atomic_open
-    from gate.index import load_index
     from gate.report import print_similarity
-    from gate.similarity import run_similarity
 
-    result = run_similarity(
-        load_index(index_dir),
+    _, result = _run_similarity(
+        index_dir,
         finetune,
-        fields=_fields(prompt_field, response_field, messages_field),
-        cache_dir=cache_dir,
-        cache=_open_cache(cache_dir, not no_cache),
+        model,
+        prompt_field,
+        response_field,
+        messages_field,
+        cache_dir,
+        no_cache,
         top_k=top_k,
         threshold=threshold,
-        model=model,
     )
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "similarity.json") as handle:
@@ -463,17 +493,17 @@ def select_command(
     if (low is None) == (high is None):
         raise click.UsageError("pass exactly one of --low K or --high K")
     from gate.examples import write_records
-    from gate.index import load_index
-    from gate.similarity import run_similarity, select
+    from gate.similarity import select
 
-    loaded = load_index(index_dir)
-    result = run_similarity(
-        loaded,
+    loaded, result = _run_similarity(
+        index_dir,
         finetune,
-        fields=_fields(prompt_field, response_field, messages_field),
-        cache_dir=cache_dir,
-        cache=_open_cache(cache_dir, not no_cache),
-        model=model,
+        model,
+        prompt_field,
+        response_field,
+        messages_field,
+        cache_dir,
+        no_cache,
     )
     lowest = low is not None
     rows = select(result, low or high or 0, lowest=lowest)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from gate import __version__
 from gate.embed import Embedder, EmbeddingCache, embed_texts
@@ -27,6 +27,7 @@ from gate.errors import InputError
 from gate.examples import Example, ExampleSet, Fields, example_from_record
 from gate.files import sha256_file
 from gate.readers import read_jsonl_rows
+from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/index"
 SCHEMA_VERSION = 1
@@ -37,10 +38,8 @@ TARGET_RECALL = 0.95
 INDEX_FILE, EXAMPLES_FILE, MANIFEST_FILE = "index.faiss", "alignment.jsonl", "manifest.json"
 
 
-class IndexManifest(BaseModel):
+class IndexManifest(Versioned):
     """What an index was built from and how; checked on every load."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     schema_name: str = Field(default=SCHEMA, alias="schema")
     schema_version: int = SCHEMA_VERSION
@@ -193,9 +192,7 @@ def write_index(
             faiss_version=faiss.__version__,
             **manifest_fields,
         )
-        (staging / MANIFEST_FILE).write_text(
-            manifest.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8"
-        )
+        (staging / MANIFEST_FILE).write_text(manifest.to_json(), encoding="utf-8")
         _swap_into_place(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -225,17 +222,9 @@ def read_manifest(folder: Path) -> IndexManifest:
             hint="build one with `gate index build`",
         )
     try:
-        manifest = IndexManifest.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise InputError(f"{path} is not a valid index manifest: {where}: {first['msg']}") from exc
-    if manifest.schema_name != SCHEMA or manifest.schema_version != SCHEMA_VERSION:
-        raise InputError(
-            f"{path}: schema {manifest.schema_name} v{manifest.schema_version} is "
-            f"not {SCHEMA} v{SCHEMA_VERSION}; rebuild the index"
-        )
-    return manifest
+        return IndexManifest.read(path)
+    except InputError as exc:
+        raise InputError(exc.message, hint="rebuild it with `gate index build`") from exc
 
 
 def _verify(path: Path, expected: str) -> None:

@@ -10,13 +10,12 @@ import platform
 import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gate import __version__
-from gate.errors import InputError
 from gate.models import ModelInfo
+from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/eval-result"
 SCHEMA_VERSION = 1
@@ -107,7 +106,7 @@ class Environment(_Record):
         )
 
 
-class EvalResult(_Record):
+class EvalResult(Versioned):
     """One `gate eval` run."""
 
     schema_name: str = Field(default=SCHEMA, alias="schema")
@@ -122,29 +121,3 @@ class EvalResult(_Record):
     throughput: Throughput
     environment: Environment
     generations_file: str = "generations.jsonl"
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    def to_json(self) -> str:
-        """The JSON text written to result.json."""
-        return self.model_dump_json(by_alias=True, indent=2) + "\n"
-
-    @classmethod
-    def read(cls, path: Path) -> EvalResult:
-        """Read and validate a result.json; a wrong schema or version is an InputError."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-        try:
-            result = cls.model_validate_json(text)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-            raise InputError(f"{path}: not a valid result: {where}: {first['msg']}") from exc
-        if result.schema_name != SCHEMA or result.schema_version != SCHEMA_VERSION:
-            raise InputError(
-                f"{path}: schema {result.schema_name} v{result.schema_version} is not "
-                f"{SCHEMA} v{SCHEMA_VERSION}"
-            )
-        return result

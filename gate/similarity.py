@@ -28,6 +28,7 @@ from gate.index import (
     reconstruct_all,
 )
 from gate.models import ModelSpec
+from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/similarity-result"
 SCHEMA_VERSION = 1
@@ -79,10 +80,8 @@ class SimilarPair(_Record):
     alignment: str
 
 
-class SimilarityResult(_Record):
+class SimilarityResult(Versioned):
     """One `gate similarity` run: summaries first, per-example scores after."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     schema_name: str = Field(default=SCHEMA, alias="schema")
     schema_version: int = SCHEMA_VERSION
@@ -103,9 +102,6 @@ class SimilarityResult(_Record):
     seconds: dict[str, float]
     finetune_scores: list[FinetuneScore]
     alignment_scores: list[AlignmentScore]
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, indent=2) + "\n"
 
 
 def summarize(scores: np.ndarray, threshold: float) -> ScoreSummary:

@@ -143,7 +143,7 @@ def test_edited_examples_are_rejected(built: Path) -> None:
 def test_missing_or_broken_manifest(built: Path, tmp_path: Path) -> None:
     _expect_rejected(tmp_path / "nowhere", "index folder not found")
     (built / "manifest.json").write_text("{}")
-    _expect_rejected(built, "manifest.json is not a valid index manifest")
+    _expect_rejected(built, "manifest.json is not a valid IndexManifest")
     (built / "manifest.json").unlink()
     _expect_rejected(built, "is not a gate index")
 
