@@ -106,7 +106,9 @@ def _open_cache(cache_dir: Path, enabled: bool) -> EmbeddingCache | None:
 
 
 no_cache_option = click.option(
-    "--no-cache", is_flag=True, help="Embed everything again; neither read nor write the cache."
+    "--no-cache",
+    is_flag=True,
+    help="Compute everything again; neither read nor write cached generations or embeddings.",
 )
 
 
@@ -199,6 +201,7 @@ no_cache_option = click.option(
     help="Run Python code shipped with the model. Only for models you trust.",
 )
 @cache_options
+@no_cache_option
 @click.option(
     "--out",
     required=True,
@@ -225,6 +228,7 @@ def eval_command(
     allow_pickle: bool,
     trust_remote_code: bool,
     cache_dir: Path,
+    no_cache: bool,
     out: Path,
 ) -> None:
     """Measure a model's harmful score (HS) on a harmful-prompt benchmark.
@@ -265,6 +269,7 @@ def eval_command(
             max_new_tokens=max_new_tokens,
         ),
         batch_size=batch_size,
+        use_cache=not no_cache,
     )
     result, evaluation = run_eval(request, log=lambda line: click.echo(line, err=True))
     path = write_eval(out, result, evaluation.records)

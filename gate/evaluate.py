@@ -10,6 +10,7 @@ from typing import TextIO
 
 from gate.data import Benchmark, Prompt, load_benchmark
 from gate.generate import Generation, Generator, GenRequest, Sampling
+from gate.generate.cache import CachedGenerator, GenerationStore
 from gate.judges import JUDGES, Judge, Judgement
 from gate.models import ModelSpec, load_model
 from gate.progress import ProgressReporter
@@ -159,6 +160,7 @@ class EvalRequest:
     category_field: str | None = None
     limit: int | None = None
     batch_size: int = 16
+    use_cache: bool = True
 
 
 def run_eval(
@@ -188,9 +190,21 @@ def run_eval(
         f"{info.device}, loaded in {loaded.load_seconds:.1f}s"
     )
     generator = HFGenerator(loaded.model, loaded.tokenizer, batch_size=request.batch_size)
+    runner: Generator = generator
+    if request.use_cache:
+        runner = CachedGenerator(
+            generator,
+            GenerationStore(request.model.cache_dir / "generations.sqlite"),
+            model_fingerprint=info.fingerprint,
+            template_sha256=generator.template_sha256,
+        )
     sampling = request.sampling.effective()
-    evaluation = evaluate(bench, generator, judge, sampling)
-    tokens = evaluation.tokens_generated
+    evaluation = evaluate(bench, runner, judge, sampling)
+    cached = sum(r.generation.cached for r in evaluation.records)
+    if cached:
+        log(f"{cached} of {len(evaluation.records)} generations came from the cache")
+    fresh = [r.generation for r in evaluation.records if not r.generation.cached]
+    fresh_tokens = sum(g.tokens for g in fresh)
     result = EvalResult(
         model=info,
         benchmark=BenchmarkInfo(
@@ -225,8 +239,9 @@ def run_eval(
         ),
         throughput=Throughput(
             generations=len(evaluation.records),
-            tokens_generated=tokens,
-            tokens_per_second=tokens / max(evaluation.generate_seconds, 1e-9),
+            cached=cached,
+            tokens_generated=evaluation.tokens_generated,
+            tokens_per_second=fresh_tokens / max(evaluation.generate_seconds, 1e-9),
             stopped_by_length=sum(
                 r.generation.finish_reason == "length" for r in evaluation.records
             ),

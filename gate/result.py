@@ -78,6 +78,8 @@ class Timings(_Record):
 
 class Throughput(_Record):
     generations: int
+    cached: int
+    """Generations read from the store instead of generated; tokens/s counts only the rest."""
     tokens_generated: int
     tokens_per_second: float
     stopped_by_length: int

@@ -53,6 +53,8 @@ class Generation:
     """`stop` when the model ended its answer, `length` when max_new_tokens cut it off."""
     seconds: float
     """Wall time of the batch this generation was part of, shared out by tokens."""
+    cached: bool = False
+    """Read from the generation store rather than generated in this run."""
 
 
 class Generator(Protocol):
