@@ -83,27 +83,49 @@ def evaluate(
     progress_stream: TextIO | None = None,
 ) -> Evaluation:
     """Generate an answer to every prompt, then judge every answer."""
-    prompts = {p.id: p for p in benchmark.prompts}
-    requests = plan(benchmark.prompts, sampling)
+    evaluation = evaluate_requests(
+        benchmark.prompts,
+        plan(benchmark.prompts, sampling),
+        generator,
+        judge,
+        progress_stream=progress_stream,
+    )
+    # Report in benchmark order, not the generator's length-sorted order.
+    position = {p.id: i for i, p in enumerate(benchmark.prompts)}
+    evaluation.records.sort(key=lambda r: position[r.prompt.id])
+    return evaluation
+
+
+def evaluate_requests(
+    prompts: Sequence[Prompt],
+    requests: Sequence[GenRequest],
+    generator: Generator,
+    judge: Judge,
+    *,
+    progress_stream: TextIO | None = None,
+    description: str = "generating",
+) -> Evaluation:
+    """Answer every request, then judge every answer."""
+    by_id = {p.id: p for p in prompts}
     generations: list[Generation] = []
     tokens = 0
     started = time.monotonic()
     with ProgressReporter(
-        "generating", len(requests), stream=progress_stream, unit="prompts"
+        description, len(requests), stream=progress_stream, unit="generations"
     ) as progress:
         for generation in generator.generate(requests):
             generations.append(generation)
-            tokens += generation.tokens
+            tokens += 0 if generation.cached else generation.tokens
             rate = tokens / max(time.monotonic() - started, 1e-9)
             progress.advance(postfix=f"{rate:.0f} tok/s")
     generate_seconds = time.monotonic() - started
     if len(generations) != len(requests):
         raise RuntimeError(
             f"generator {generator.name!r} returned {len(generations)} answers "
-            f"for {len(requests)} prompts"
+            f"for {len(requests)} requests"
         )
     started = time.monotonic()
-    judgements = judge.judge([(prompts[g.prompt_id].text, g.text) for g in generations])
+    judgements = judge.judge([(by_id[g.prompt_id].text, g.text) for g in generations])
     judge_seconds = time.monotonic() - started
     if len(judgements) != len(generations):
         raise RuntimeError(
@@ -111,12 +133,9 @@ def evaluate(
             f"for {len(generations)} answers"
         )
     records = [
-        JudgedGeneration(prompts[g.prompt_id], g, j)
+        JudgedGeneration(by_id[g.prompt_id], g, j)
         for g, j in zip(generations, judgements, strict=True)
     ]
-    # Report in benchmark order, not the generator's length-sorted order.
-    position = {p.id: i for i, p in enumerate(benchmark.prompts)}
-    records.sort(key=lambda r: position[r.prompt.id])
     return Evaluation(records, generate_seconds, judge_seconds)
 
 

@@ -52,7 +52,7 @@ def test_eval_writes_result_and_generations(
     assert sum(r["harmful"] for r in rows) == parsed.harmful_score.harmful
     assert {r["category"] for r in rows} == {c.category for c in parsed.categories}
     assert "Harmful score" in result.stdout and "all" in result.stdout
-    assert "generating: 4/4 prompts" in result.stderr
+    assert "generating: 4/4 generations" in result.stderr
 
 
 def test_result_schema_round_trips(tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path) -> None:
