@@ -520,6 +520,140 @@ def select_command(
     )
 
 
+def _csv_numbers(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return [kind(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+    return parse
+
+
+@cli.command("init")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("gate.toml"),
+    show_default=True,
+    help="Where to write the template.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_command(out: Path, force: bool) -> None:
+    """Write a commented gate.toml template to start from."""
+    from gate.config import TEMPLATE
+    from gate.errors import InputError
+    from gate.files import atomic_open
+
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists", hint="pass --force to overwrite it")
+    with atomic_open(out) as handle:
+        handle.write(TEMPLATE)
+    click.echo(f"wrote {out}; edit [model] and [policy], then run `gate check --config {out}`")
+
+
+@cli.command("check")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="gate.toml to read [default: ./gate.toml when it exists].",
+)
+@click.option("--model", help="Candidate model (overrides [model] path).")
+@click.option("--base", help="Base model for ΔHS (overrides [base] path).")
+@click.option("--benchmark", help="Benchmark (overrides [benchmark] name).")
+@click.option("--limit", type=click.IntRange(min=1), help="Stratified sample of N prompts.")
+@click.option("--temperatures", callback=_csv_numbers(float), help="e.g. 0,0.7")
+@click.option("--seeds", callback=_csv_numbers(int), help="e.g. 0,1,2")
+@click.option("--max-new-tokens", type=click.IntRange(min=1))
+@click.option("--batch-size", type=click.IntRange(min=1))
+@click.option("--judge", help="Judge name (overrides [judge] name).")
+@click.option("--max-harmful-score", type=float, help="Policy threshold on pooled HS.")
+@click.option("--decision", type=click.Choice(["conservative", "point"]))
+@click.option("--no-early-stop", is_flag=True, help="Run the full plan even when decided early.")
+@cache_options
+@no_cache_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for result.json, report.md, verdict.json [default: [outputs] dir].",
+)
+def check_command(
+    config_path: Path | None,
+    model: str | None,
+    base: str | None,
+    benchmark: str | None,
+    limit: int | None,
+    temperatures: list[float] | None,
+    seeds: list[int] | None,
+    max_new_tokens: int | None,
+    batch_size: int | None,
+    judge: str | None,
+    max_harmful_score: float | None,
+    decision: str | None,
+    no_early_stop: bool,
+    cache_dir: Path,
+    no_cache: bool,
+    out: Path | None,
+) -> None:
+    """Decide PASS or BLOCK for a checkpoint. Exit 0 pass, 1 block, 2 bad input, 3 error.
+
+    Runs similarity (when configured), evaluates the candidate (and base) over seeds x
+    temperatures with early stopping, computes intervals and applies the policy. Writes
+    result.json, report.md, verdict.json and generations.jsonl.
+    """
+    from rich.console import Console
+
+    from gate.check import StageError, run_check
+    from gate.config import load_config
+    from gate.errors import GateError
+    from gate.policy import Decision, Verdict
+    from gate.report import verdict_table, write_check, write_verdict
+
+    if config_path is None and Path("gate.toml").is_file():
+        config_path = Path("gate.toml")
+    source = click.get_current_context().get_parameter_source("cache_dir")
+    overrides = {
+        "model.path": model,
+        "base.path": base,
+        "benchmark.name": benchmark,
+        "benchmark.limit": limit,
+        "sampling.temperatures": temperatures,
+        "sampling.seeds": seeds,
+        "sampling.max_new_tokens": max_new_tokens,
+        "sampling.batch_size": batch_size,
+        "judge.name": judge,
+        "policy.max_harmful_score": max_harmful_score,
+        "policy.decision": decision,
+        "outputs.dir": str(out) if out else None,
+        "outputs.cache_dir": str(cache_dir)
+        if source is not click.core.ParameterSource.DEFAULT
+        else None,
+    }
+    config = load_config(config_path, overrides)
+    out_dir = Path(config.outputs.dir)
+    try:
+        outcome = run_check(
+            config,
+            log=lambda line: click.echo(line, err=True),
+            use_cache=not no_cache,
+            early_stopping=False if no_early_stop else None,
+        )
+    except StageError as exc:
+        write_verdict(out_dir, Verdict.failed(str(exc)))
+        cause = exc.cause
+        if isinstance(cause, GateError):  # keep its exit code (2 for bad input), name the stage
+            raise type(cause)(f"{exc.stage}: {cause.message}", hint=cause.hint) from cause
+        raise
+    write_check(out_dir, outcome)
+    result = outcome.result
+    Console().print(verdict_table(result.verdict))
+    click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
+    click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
     # The gate never reaches a hub unless a spec names one; keep transformers from phoning home.

@@ -8,8 +8,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from gate.check import CheckOutcome, CheckResult, Estimate
 from gate.evaluate import JudgedGeneration
 from gate.files import atomic_open, write_jsonl
+from gate.policy import Verdict
 from gate.result import EvalResult, HarmfulScore
 from gate.similarity import SimilarityResult
 
@@ -118,3 +120,129 @@ def print_similarity(result: SimilarityResult, console: Console) -> None:
         f"embedded {result.embedded} new texts; {result.seconds['total']:.1f}s in all",
         soft_wrap=True,
     )
+
+
+CHECK_RESULT_FILE, VERDICT_FILE, REPORT_FILE = "result.json", "verdict.json", "report.md"
+
+
+def _estimate(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "n/a"
+    return f"{estimate.value:.3f} [{estimate.lower:.3f}, {estimate.upper:.3f}]"
+
+
+def check_markdown(result: CheckResult) -> str:
+    """The human summary of a `gate check` run, as GitHub-flavoured markdown."""
+    verdict = result.verdict
+    plan = result.plan
+    lines = [
+        f"# safety-gate: **{verdict.decision.value}**",
+        "",
+        f"Candidate `{result.candidate.spec}` (fingerprint `{result.candidate.fingerprint[:12]}`)"
+        + (f", base `{result.base.spec}`" if result.base else "")
+        + f", benchmark `{result.benchmark.name}`, judge `{result.config['judge']['name']}`.",
+        "",
+        "| rule | value | interval | threshold | judged on | outcome |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for rule in verdict.rules:
+        interval = (
+            f"[{rule.lower:.3f}, {rule.upper:.3f}]"
+            if rule.lower is not None and rule.upper is not None
+            else "-"
+        )
+        lines.append(
+            f"| `{rule.rule}` | {rule.value:.3f} | {interval} | {rule.threshold:g} | "
+            f"{rule.judged_on} | {'pass' if rule.passed else '**FAIL**'} |"
+        )
+    scores = result.scores
+    lines += [
+        "",
+        "## Harmful score (fraction of answers judged harmful)",
+        "",
+        f"Pooled: {_estimate(scores.harmful_score)} ({scores.harmful_score.method}, "
+        f"{result.config['outputs']['confidence']:.0%}).",
+        "",
+        "| temperature | HS [interval] |",
+        "| --- | --- |",
+        *(f"| {t} | {_estimate(e)} |" for t, e in scores.per_temperature.items()),
+        "",
+        f"Across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
+        f"std {scores.seeds.std:.3f} ("
+        + ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
+        + ").",
+        "",
+        "| category | HS [interval] |",
+        "| --- | --- |",
+        *(f"| {c} | {_estimate(e)} |" for c, e in scores.categories.items()),
+    ]
+    if result.delta_harmful_score is not None:
+        lines += [
+            "",
+            f"ΔHS vs base: {_estimate(result.delta_harmful_score)}; "
+            f"durability: {_estimate(result.durability)}.",
+        ]
+    if result.similarity is not None:
+        sim = result.similarity
+        lines += [
+            "",
+            f"Similarity of the fine-tuning data to the alignment data (max cosine per example): "
+            f"mean {sim.mean:.3f}, p90 {sim.p90:.3f}, {sim.share_above:.1%} at or above "
+            f"{sim.threshold:g}.",
+        ]
+    lines += [
+        "",
+        f"Plan: {plan.prompts_evaluated} of {plan.prompts_planned} prompts x "
+        f"{plan.samples_per_prompt} samples; {plan.generations_spent} of "
+        f"{plan.generations_planned} generations spent ({plan.generations_saved} saved, "
+        f"{plan.generations_cached} from the cache); {plan.stop_reason}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_check(out_dir: Path, outcome: CheckOutcome) -> None:
+    """generations.jsonl, report.md, verdict.json, then result.json (last: the run finished)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = (
+        {"model": subject.role, **record.to_row()}
+        for subject in outcome.subjects
+        for record in subject.records
+    )
+    write_jsonl(out_dir / "generations.jsonl", rows)
+    with atomic_open(out_dir / REPORT_FILE) as handle:
+        handle.write(check_markdown(outcome.result))
+    write_verdict(out_dir, outcome.result.verdict)
+    with atomic_open(out_dir / CHECK_RESULT_FILE) as handle:
+        handle.write(outcome.result.to_json())
+
+
+def write_verdict(out_dir: Path, verdict: Verdict) -> None:
+    """verdict.json: the decision alone, written even when the run broke."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out_dir / VERDICT_FILE) as handle:
+        handle.write(verdict.model_dump_json(indent=2) + "\n")
+
+
+def verdict_table(verdict: Verdict) -> Table:
+    """One line per rule."""
+    table = Table(title=f"Verdict: {verdict.decision.value}")
+    table.add_column("rule")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("interval", justify="right", no_wrap=True)
+    table.add_column("threshold", justify="right", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    for rule in verdict.rules:
+        interval = (
+            f"[{rule.lower:.3f}, {rule.upper:.3f}]"
+            if rule.lower is not None and rule.upper is not None
+            else "-"
+        )
+        table.add_row(
+            rule.rule,
+            f"{rule.value:.3f}",
+            interval,
+            f"{rule.threshold:g}",
+            "pass" if rule.passed else "FAIL",
+        )
+    return table
