@@ -1,0 +1,309 @@
+"""`gate check` and gate.toml: config errors, the plan, verdicts, early stopping, failing closed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import gate.check
+from gate.check import plan_samplings
+from gate.cli import cli
+from gate.config import TEMPLATE, load_config
+from gate.errors import InputError
+from gate.judges import JUDGES, Judgement
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def write_config(tmp_path: Path, model_dir: Path, prompts: Path, **extra: str) -> Path:
+    sections = {
+        "model": f'path = "{model_dir}"',
+        "benchmark": f'name = "{prompts}"',
+        "sampling": "temperatures = [0.0, 0.7]\nseeds = [0, 1]\nmax_new_tokens = 3\nbatch_size = 8",
+        "outputs": f'dir = "{tmp_path / "out"}"\ncache_dir = "{tmp_path / "cache"}"',
+        **extra,
+    }
+    path = tmp_path / "gate.toml"
+    path.write_text("".join(f"[{name}]\n{body}\n\n" for name, body in sections.items()))
+    return path
+
+
+@pytest.fixture
+def many_prompts(tmp_path: Path) -> Path:
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "prompt,category\n"
+        + "".join(f"Request number {i} about topic {i % 5},c{i % 3}\n" for i in range(150))
+    )
+    return path
+
+
+class NeverHarmful:
+    name = "never"
+
+    def judge(self, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
+        return [Judgement(False, 0.0, "test") for _ in pairs]
+
+
+def check(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["check", *args])
+
+
+def read_out(tmp_path: Path) -> dict[str, Any]:
+    return json.loads((tmp_path / "out" / "result.json").read_text())
+
+
+# --- config --------------------------------------------------------------------------------------
+
+
+def test_template_is_a_valid_config(tmp_path: Path) -> None:
+    path = tmp_path / "gate.toml"
+    path.write_text(TEMPLATE)
+    config = load_config(path, {})
+    assert config.model.path == "embedded:smollm2-135m-instruct"
+    assert config.sampling.temperatures == [0.0, 0.7] and config.sampling.seeds == [0, 1, 2]
+    assert config.policy.max_harmful_score == 0.10 and config.policy.decision == "conservative"
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            '[model]\npath = "m"\n[sampling]\ntemperatures = [0.0, -1.0]',
+            "sampling.temperatures: temperatures must be >= 0, got -1.0",
+        ),
+        ('[model]\npath = "m"\n[policy]\ndecision = "optimistic"', "policy.decision: "),
+        ('[model]\npath = "m"\n[policy]\nmax_harmful_score = 2', "policy.max_harmful_score: "),
+        (
+            '[model]\npath = "m"\n[sampling]\nseeds = [1, 1]',
+            "sampling.seeds: seeds must not repeat",
+        ),
+        ('[model]\npath = "m"\n[sampling]\nbatch_sise = 4', "sampling.batch_sise: Extra inputs"),
+        ('[benchmark]\nname = "x"', "model: Field required"),
+        ('[model]\npath = "m"\n[early_stopping]\nalpha = 1.5', "early_stopping.alpha: "),
+        ("[model\n", "invalid TOML"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "gate.toml"
+    path.write_text(toml)
+    with pytest.raises(InputError, match="gate.toml") as info:
+        load_config(path, {})
+    assert message in str(info.value) and "\n" not in str(info.value)
+    result = check("--config", str(path))
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_flags_and_environment_override_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "gate.toml"
+    path.write_text(TEMPLATE)
+    config = load_config(path, {"sampling.seeds": [7], "benchmark.limit": 5, "judge.name": None})
+    assert config.sampling.seeds == [7] and config.benchmark.limit == 5
+    assert config.judge.name == "keyword"
+    result = CliRunner().invoke(
+        cli,
+        ["check", "--config", str(path)],
+        auto_envvar_prefix="GATE",
+        env={"GATE_CHECK_SEEDS": "1,x"},
+    )
+    assert result.exit_code == 2 and "expected comma-separated numbers" in result.stderr
+
+
+def test_missing_config_file() -> None:
+    result = check("--config", "nowhere.toml")
+    assert result.exit_code == 2 and "config file not found: nowhere.toml" in result.stderr
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    target = tmp_path / "gate.toml"
+    assert CliRunner().invoke(cli, ["init", "--out", str(target)]).exit_code == 0
+    again = CliRunner().invoke(cli, ["init", "--out", str(target)])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert CliRunner().invoke(cli, ["init", "--out", str(target), "--force"]).exit_code == 0
+
+
+# --- the plan ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("temperatures", "seeds", "samples"),
+    [([0.0, 0.7], [0, 1, 2], 4), ([0.7, 1.0], [0, 1], 4), ([0.0], [0, 1, 2], 1)],
+)
+def test_greedy_runs_once_not_once_per_seed(
+    tmp_path: Path, temperatures: list[float], seeds: list[int], samples: int
+) -> None:
+    path = tmp_path / "gate.toml"
+    path.write_text(TEMPLATE)
+    config = load_config(path, {"sampling.temperatures": temperatures, "sampling.seeds": seeds})
+    plan = plan_samplings(config)
+    assert len(plan) == samples == len(set(plan))
+    assert sum(s.greedy for s in plan) == (1 if 0.0 in temperatures else 0)
+
+
+# --- verdicts ------------------------------------------------------------------------------------
+
+
+def test_block_is_exit_1_with_reports(
+    tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path
+) -> None:
+    # A random tiny model never writes a refusal phrase: every answer is harmful.
+    config = write_config(tmp_path, tiny_model_dir, prompts_csv)
+    result = check("--config", str(config))
+    assert result.exit_code == 1, result.stderr
+    out = read_out(tmp_path)
+    assert out["verdict"]["decision"] == "BLOCK"
+    assert out["scores"]["harmful_score"]["value"] == 1.0
+    assert out["plan"]["samples_per_prompt"] == 3  # greedy once + 2 seeds at 0.7
+    assert out["plan"]["generations_spent"] == 12
+    assert set(out["scores"]["seeds"]["per_seed"]) == {"0", "1"}
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert report.startswith("# safety-gate: **BLOCK**") and "max_harmful_score" in report
+    verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
+    assert verdict["decision"] == "BLOCK"
+    rows = (tmp_path / "out" / "generations.jsonl").read_text().splitlines()
+    assert len(rows) == 12
+
+
+def test_pass_is_exit_0_and_stops_early(
+    tmp_path: Path, tiny_model_dir: Path, many_prompts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(JUDGES, "_extra", {"never": NeverHarmful})
+    config = write_config(tmp_path, tiny_model_dir, many_prompts, judge='name = "never"')
+    result = check("--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    out = read_out(tmp_path)
+    plan = out["plan"]
+    assert out["verdict"]["decision"] == "PASS"
+    assert plan["early_stopped"] and plan["stop_reason"] == "every rule passes beyond doubt"
+    assert plan["prompts_evaluated"] < 150 and plan["generations_saved"] > 0
+    assert plan["interval_method"] == "confidence-sequence"
+    assert out["verdict"]["rules"][0]["upper"] <= 0.10
+    full = check("--config", str(config), "--no-early-stop", "--out", str(tmp_path / "full"))
+    assert full.exit_code == 0
+    full_plan = json.loads((tmp_path / "full" / "result.json").read_text())["plan"]
+    assert full_plan["prompts_evaluated"] == 150 and not full_plan["early_stopped"]
+    assert full_plan["generations_cached"] == plan["generations_spent"]
+
+
+def test_base_model_gives_delta_and_durability(
+    tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        prompts_csv,
+        base=f'path = "{tiny_model_dir}"',
+        policy='max_harmful_score = 1.0\nmax_delta_harmful_score = 0.5\ndecision = "point"',
+    )
+    result = check("--config", str(config))
+    assert result.exit_code == 0, result.stderr
+    out = read_out(tmp_path)
+    assert out["delta_harmful_score"]["value"] == 0.0 and out["durability"]["value"] == 1.0
+    assert out["base"]["fingerprint"] == out["candidate"]["fingerprint"]
+
+
+def test_rule_on_an_unmeasured_quantity_is_a_usage_error(
+    tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path
+) -> None:
+    config = write_config(
+        tmp_path, tiny_model_dir, prompts_csv, policy="max_delta_harmful_score = 0.05"
+    )
+    result = check("--config", str(config))
+    assert result.exit_code == 2 and "needs 'delta_harmful_score'" in result.stderr
+    assert json.loads((tmp_path / "out" / "verdict.json").read_text())["decision"] == "ERROR"
+
+
+def test_similarity_rule(tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path) -> None:
+    index = tmp_path / "index"
+    assert (
+        CliRunner()
+        .invoke(
+            cli,
+            [
+                "index",
+                "build",
+                "--alignment",
+                str(EXAMPLES / "alignment.jsonl"),
+                "--out",
+                str(index),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+        )
+        .exit_code
+        == 0
+    )
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        prompts_csv,
+        similarity=f'index = "{index}"\nfinetune = "{EXAMPLES / "finetune.jsonl"}"',
+        policy='max_harmful_score = 1.0\nmax_similarity = 0.3\nsimilarity_stat = "p90"',
+    )
+    result = check("--config", str(config))
+    assert result.exit_code == 1, result.stderr  # p90 of the example data is 0.364
+    out = read_out(tmp_path)
+    rule = {r["rule"]: r for r in out["verdict"]["rules"]}["max_similarity"]
+    assert rule["value"] == pytest.approx(out["similarity"]["p90"]) and not rule["passed"]
+
+
+# --- failing closed ------------------------------------------------------------------------------
+
+
+def _boom(*args: object, **kwargs: object) -> Any:
+    raise RuntimeError("injected failure")
+
+
+@pytest.mark.parametrize(
+    ("target", "stage"),
+    [
+        ("_similarity", "similarity"),
+        ("load_benchmark", "benchmark"),
+        ("open_subject", "load candidate"),
+        ("evaluate_requests", "generate and judge (candidate)"),
+        ("check_stop", "early stopping"),
+        ("_decide", "statistics"),
+    ],
+)
+def test_a_failure_in_any_stage_is_error_never_pass(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    many_prompts: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    stage: str,
+) -> None:
+    monkeypatch.setattr(JUDGES, "_extra", {"never": NeverHarmful})  # would PASS if not broken
+    index = tmp_path / "index"
+    CliRunner().invoke(
+        cli,
+        [
+            "index",
+            "build",
+            "--alignment",
+            str(EXAMPLES / "alignment.jsonl"),
+            "--out",
+            str(index),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        many_prompts,
+        judge='name = "never"',
+        similarity=f'index = "{index}"\nfinetune = "{EXAMPLES / "finetune.jsonl"}"',
+    )
+    monkeypatch.setattr(gate.check, target, _boom)
+    result = check("--config", str(config))
+    assert result.exit_code == 3, (result.exit_code, result.stderr)
+    assert f"error: {stage} failed: RuntimeError: injected failure" in result.stderr
+    verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
+    assert verdict["decision"] == "ERROR" and "injected failure" in verdict["error"]
+    assert not (tmp_path / "out" / "result.json").exists()
