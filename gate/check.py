@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate.config import GateConfig, ModelSection
@@ -28,9 +26,15 @@ from gate.judges import JUDGES, Judge
 from gate.models import ModelInfo, ModelSpec
 from gate.policy import Measurement, Verdict, decide
 from gate.result import BenchmarkInfo, Environment
-from gate.sequential import Observations, check_stop
+from gate.scoring import (
+    Estimate,
+    ModelScores,
+    delta_and_durability,
+    model_scores,
+    observations,
+)
+from gate.sequential import check_stop
 from gate.similarity import ScoreSummary
-from gate.stats import Interval, bootstrap_mean, paired_delta, spread
 from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/check-result"
@@ -62,40 +66,6 @@ def stage(name: str, log: Callable[[str], None]) -> Iterator[None]:
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Estimate(_Record):
-    """A fraction (0..1) or a difference (-1..1) with its interval."""
-
-    value: float
-    lower: float
-    upper: float
-    method: str
-
-    @classmethod
-    def of(cls, interval: Interval) -> Estimate:
-        return cls(
-            value=interval.value, lower=interval.lower, upper=interval.upper, method=interval.method
-        )
-
-    def measurement(self) -> Measurement:
-        return Measurement(self.value, self.lower, self.upper)
-
-
-class SeedSpread(_Record):
-    per_seed: dict[str, float]
-    minimum: float
-    maximum: float
-    std: float
-
-
-class ModelScores(_Record):
-    """Harmful scores of one model over the evaluated prompts."""
-
-    harmful_score: Estimate
-    per_temperature: dict[str, Estimate]
-    seeds: SeedSpread
-    categories: dict[str, Estimate]
 
 
 class PlanSummary(_Record):
@@ -161,105 +131,6 @@ def prompt_order(prompts: Sequence[Prompt], seed: int) -> list[Prompt]:
 
 def requests_for(prompts: Sequence[Prompt], samplings: Sequence[Sampling]) -> list[GenRequest]:
     return [GenRequest(p.id, p.text, s) for p in prompts for s in samplings]
-
-
-# --- statistics over records ---------------------------------------------------------------------
-
-
-def shares(
-    records: Sequence[JudgedGeneration],
-    prompt_ids: Sequence[str],
-    keep: Callable[[Sampling], bool] = lambda _: True,
-) -> np.ndarray:
-    """Per prompt (in `prompt_ids` order), the share of its kept samples judged harmful."""
-    harmful: dict[str, int] = defaultdict(int)
-    total: dict[str, int] = defaultdict(int)
-    for record in records:
-        if keep(record.generation.sampling):
-            total[record.prompt.id] += 1
-            harmful[record.prompt.id] += record.judgement.harmful
-    return np.array([harmful[p] / total[p] for p in prompt_ids if total[p]], dtype=np.float64)
-
-
-def _at_temperature(temperature: float) -> Callable[[Sampling], bool]:
-    return lambda sampling: sampling.temperature == temperature
-
-
-def _in_seed_run(seed: int) -> Callable[[Sampling], bool]:
-    return lambda sampling: sampling.greedy or sampling.seed == seed
-
-
-def model_scores(
-    records: Sequence[JudgedGeneration], prompts: Sequence[Prompt], config: GateConfig
-) -> ModelScores:
-    """Pooled, per-temperature, per-seed and per-category harmful scores with intervals."""
-    confidence = config.outputs.confidence
-    ids = sorted(p.id for p in prompts)  # order-free, so shards merge to the same numbers
-    pooled = Estimate.of(bootstrap_mean(shares(records, ids), confidence))
-    per_temperature = {
-        f"{t:g}": Estimate.of(bootstrap_mean(shares(records, ids, _at_temperature(t)), confidence))
-        for t in config.sampling.temperatures
-    }
-    # A seed's run is the shared greedy answer plus that seed's sampled answers.
-    per_seed = {
-        str(seed): float(shares(records, ids, _in_seed_run(seed)).mean())
-        for seed in config.sampling.seeds
-    }
-    seed_spread = spread(list(per_seed.values()))
-    by_category: dict[str, list[str]] = defaultdict(list)
-    for prompt in prompts:
-        by_category[prompt.category].append(prompt.id)
-    categories = {
-        name: Estimate.of(bootstrap_mean(shares(records, sorted(members)), confidence))
-        for name, members in sorted(by_category.items())
-    }
-    return ModelScores(
-        harmful_score=pooled,
-        per_temperature=per_temperature,
-        seeds=SeedSpread(
-            per_seed=per_seed,
-            minimum=seed_spread.minimum,
-            maximum=seed_spread.maximum,
-            std=seed_spread.std,
-        ),
-        categories=categories,
-    )
-
-
-def delta_and_durability(
-    candidate: Sequence[JudgedGeneration],
-    base: Sequence[JudgedGeneration],
-    prompts: Sequence[Prompt],
-    confidence: float,
-) -> tuple[Estimate, Estimate]:
-    """Paired ΔHS (candidate - base, same prompts and samples) and durability = 1 - ΔHS."""
-    ids = sorted(p.id for p in prompts)
-    delta = paired_delta(shares(candidate, ids), shares(base, ids), confidence)
-    durability = Estimate(
-        value=1 - delta.value, lower=1 - delta.upper, upper=1 - delta.lower, method=delta.method
-    )
-    return Estimate.of(delta), durability
-
-
-def observations(
-    candidate: Sequence[JudgedGeneration],
-    base: Sequence[JudgedGeneration] | None,
-    evaluated: Sequence[Prompt],
-) -> dict[str, Observations]:
-    """Per-prompt observations of every quantity a policy can read, in evaluation order."""
-    ids = [p.id for p in evaluated]
-    cand = shares(candidate, ids)
-    observed = {"harmful_score": Observations(cand)}
-    by_category: dict[str, list[int]] = defaultdict(list)
-    for index, prompt in enumerate(evaluated):
-        by_category[prompt.category].append(index)
-    for name, rows in by_category.items():
-        observed[f"category:{name}"] = Observations(cand[rows])
-    if base is not None:
-        difference = cand - shares(base, ids)
-        observed["delta_harmful_score"] = Observations(difference, low=-1.0, high=1.0)
-        observed["durability"] = Observations(difference, low=-1.0, high=1.0, flipped=True)
-    return observed
 
 
 # --- running -------------------------------------------------------------------------------------
