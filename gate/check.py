@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate.config import GateConfig, ModelSection
-from gate.data import Benchmark, Prompt, load_benchmark
+from gate.data import Prompt, load_benchmark
 from gate.errors import InfraError
 from gate.evaluate import JudgedGeneration, evaluate_requests
 from gate.generate import Generator, GenRequest, Sampling
@@ -142,7 +142,8 @@ class Subject:
 
     role: str
     info: ModelInfo
-    generator: Generator
+    generator: Generator | None
+    """None for a subject read back from a shard's output."""
     records: list[JudgedGeneration] = field(default_factory=list)
     cached: int = 0
 
@@ -200,6 +201,7 @@ def run_rounds(
         batch = ordered[start : start + size]
         rounds += 1
         for subject in subjects:
+            assert subject.generator is not None
             with stage(f"generate and judge ({subject.role})", log):
                 evaluation = evaluate_requests(
                     batch,
@@ -276,7 +278,7 @@ def run_check(
     fixed: dict[str, Measurement] = {}
     if config.similarity is not None:
         with stage("similarity", log):
-            similarity = _similarity(config, use_cache)
+            similarity = similarity_summary(config, use_cache)
             fixed = similarity_measurements(similarity)
         seconds["similarity"] = time.monotonic() - started
     with stage("benchmark", log):
@@ -303,39 +305,70 @@ def run_check(
         subjects, ordered, samplings, judge, config, fixed, log, early_stopping=early
     )
     seconds["evaluate"] = time.monotonic() - mark
+    progress = Progress(len(ordered), len(evaluated), rounds, stopped, reason)
     with stage("statistics", log):
-        outcome = _decide(config, bench, subjects, evaluated, fixed, stopped)
-        scores, base_scores, delta, durability, verdict, method = outcome
+        result = conclude(
+            config,
+            bench.info(config.benchmark.limit),
+            subjects,
+            evaluated,
+            progress,
+            fixed,
+            similarity,
+            seconds,
+            started,
+        )
+    return CheckOutcome(result, subjects)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the plan got."""
+
+    prompts_planned: int
+    prompts_evaluated: int
+    rounds: int
+    early_stopped: bool
+    stop_reason: str
+
+
+def conclude(
+    config: GateConfig,
+    benchmark: BenchmarkInfo,
+    subjects: Sequence[Subject],
+    evaluated: Sequence[Prompt],
+    progress: Progress,
+    fixed: dict[str, Measurement],
+    similarity: ScoreSummary | None,
+    seconds: dict[str, float],
+    started: float,
+) -> CheckResult:
+    """Statistics and verdict over the judged generations, as a CheckResult."""
+    decided = _decide(config, subjects, evaluated, fixed, progress.early_stopped)
+    scores, base_scores, delta, durability, verdict, method = decided
+    samplings = plan_samplings(config)
     spent = sum(len(s.records) for s in subjects)
-    planned = len(ordered) * len(samplings) * len(subjects)
+    planned = progress.prompts_planned * len(samplings) * len(subjects)
     seconds["total"] = time.monotonic() - started
-    result = CheckResult(
+    return CheckResult(
         config=config.model_dump(mode="json"),
         config_sha256=config.sha256(),
         candidate=subjects[0].info,
         base=subjects[1].info if len(subjects) > 1 else None,
-        benchmark=BenchmarkInfo(
-            name=bench.name,
-            sha256=bench.sha256,
-            selection_sha256=bench.selection_sha256,
-            prompts=len(bench.prompts),
-            total=bench.total,
-            limit=config.benchmark.limit,
-            categories=bench.categories(),
-        ),
+        benchmark=benchmark,
         plan=PlanSummary(
             temperatures=config.sampling.temperatures,
             seeds=config.sampling.seeds,
             samples_per_prompt=len(samplings),
-            prompts_planned=len(ordered),
-            prompts_evaluated=len(evaluated),
+            prompts_planned=progress.prompts_planned,
+            prompts_evaluated=progress.prompts_evaluated,
             generations_planned=planned,
             generations_spent=spent,
             generations_saved=planned - spent,
             generations_cached=sum(s.cached for s in subjects),
-            rounds=rounds,
-            early_stopped=stopped,
-            stop_reason=reason,
+            rounds=progress.rounds,
+            early_stopped=progress.early_stopped,
+            stop_reason=progress.stop_reason,
             interval_method=method,
         ),
         scores=scores,
@@ -347,12 +380,10 @@ def run_check(
         seconds={k: round(v, 3) for k, v in seconds.items()},
         environment=Environment.current(),
     )
-    return CheckOutcome(result, subjects)
 
 
 def _decide(
     config: GateConfig,
-    bench: Benchmark,
     subjects: Sequence[Subject],
     evaluated: Sequence[Prompt],
     fixed: dict[str, Measurement],
@@ -382,7 +413,8 @@ def _decide(
     return scores, base_scores, delta, durability, decide(config.policy, measured), method
 
 
-def _similarity(config: GateConfig, use_cache: bool) -> ScoreSummary:
+def similarity_summary(config: GateConfig, use_cache: bool) -> ScoreSummary:
+    """The fine-tuning set's similarity to the configured alignment index."""
     from pathlib import Path
 
     from gate.embed import EmbeddingCache

@@ -114,8 +114,14 @@ no_cache_option = click.option(
 
 @cli.command("eval")
 @click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Run gate.toml's plan (seeds x temperatures, base) instead of one setting.",
+)
+@click.option("--shard", help="With --config: run only shard i of n (e.g. 2/4); see `gate merge`.")
+@click.option(
     "--model",
-    required=True,
     help="Model folder, .gguf file, hub id, or embedded:smollm2-135m-instruct.",
 )
 @click.option(
@@ -125,7 +131,6 @@ no_cache_option = click.option(
 )
 @click.option(
     "--benchmark",
-    required=True,
     help="strongreject-small, strongreject, harmbench, a .csv/.jsonl file, "
     "or hf:owner/name[:split].",
 )
@@ -209,9 +214,11 @@ no_cache_option = click.option(
     help="Folder for result.json and generations.jsonl.",
 )
 def eval_command(
-    model: str,
+    config_path: Path | None,
+    shard: str | None,
+    model: str | None,
     adapter: Path | None,
-    benchmark: str,
+    benchmark: str | None,
     prompt_field: str,
     category_field: str | None,
     limit: int | None,
@@ -245,6 +252,11 @@ def eval_command(
     from gate.models import ModelSpec
     from gate.report import print_eval, write_eval
 
+    if config_path is not None or shard is not None:
+        _eval_shard(config_path, shard, out, no_cache)
+        return
+    if model is None or benchmark is None:
+        raise click.UsageError("pass --model and --benchmark (or --config with --shard)")
     request = EvalRequest(
         model=ModelSpec(
             model=model,
@@ -520,6 +532,28 @@ def select_command(
     )
 
 
+def _eval_shard(config_path: Path | None, shard: str | None, out: Path, no_cache: bool) -> None:
+    from gate.config import load_config
+    from gate.shards import parse_shard, run_shard
+
+    if config_path is None or shard is None:
+        raise click.UsageError("--shard and --config go together")
+    index, count = parse_shard(shard)
+    config = load_config(config_path, {})
+    result = run_shard(
+        config,
+        index,
+        count,
+        out,
+        log=lambda line: click.echo(line, err=True),
+        use_cache=not no_cache,
+    )
+    click.echo(
+        f"shard {index}/{count}: {len(result.prompt_ids)} prompts evaluated; "
+        f"merge with `gate merge` ({out / 'shard.json'})"
+    )
+
+
 def _csv_numbers(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
     def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         if value is None:
@@ -652,6 +686,36 @@ def check_command(
     Console().print(verdict_table(result.verdict))
     click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
     click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
+
+
+@cli.command("merge")
+@click.argument(
+    "folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("gate-out"),
+    show_default=True,
+    help="Folder for result.json, report.md, verdict.json.",
+)
+def merge_command(folders: tuple[Path, ...], out: Path) -> None:
+    """Combine the outputs of `gate eval --shard i/n` and decide. Exit codes as `gate check`."""
+    from rich.console import Console
+
+    from gate.policy import Decision, Verdict
+    from gate.report import verdict_table, write_check, write_verdict
+    from gate.shards import merge
+
+    try:
+        outcome = merge(list(folders), log=lambda line: click.echo(line, err=True))
+    except Exception as exc:
+        write_verdict(out, Verdict.failed(str(exc)))
+        raise
+    write_check(out, outcome)
+    Console().print(verdict_table(outcome.result.verdict))
+    decision = outcome.result.verdict.decision
+    click.get_current_context().exit(0 if decision is Decision.PASS else 1)
 
 
 def main() -> None:

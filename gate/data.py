@@ -8,13 +8,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.errors import InfraError, InputError
 from gate.files import sha256_file, sha256_text
 from gate.hub import is_hub_id
 from gate.readers import load_hub_records, read_csv_rows, read_rows
 from gate.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from gate.result import BenchmarkInfo
 
 UNCATEGORIZED = "uncategorized"
 
@@ -48,6 +51,20 @@ class Benchmark:
     def selection_sha256(self) -> str:
         """Hash of the chosen prompt ids, so two runs can tell they saw the same subset."""
         return sha256_text("\n".join(sorted(p.id for p in self.prompts)))
+
+    def info(self, limit: int | None) -> BenchmarkInfo:
+        """The record of which benchmark, and which prompts of it, a run used."""
+        from gate.result import BenchmarkInfo
+
+        return BenchmarkInfo(
+            name=self.name,
+            sha256=self.sha256,
+            selection_sha256=self.selection_sha256,
+            prompts=len(self.prompts),
+            total=self.total,
+            limit=limit,
+            categories=self.categories(),
+        )
 
     def categories(self) -> dict[str, int]:
         """Prompt count per category, sorted by name."""

@@ -15,7 +15,6 @@ from gate.judges import JUDGES, Judge, Judgement
 from gate.models import ModelSpec, load_model
 from gate.progress import ProgressReporter
 from gate.result import (
-    BenchmarkInfo,
     CategoryScore,
     Environment,
     EvalResult,
@@ -226,15 +225,7 @@ def run_eval(
     fresh_tokens = sum(g.tokens for g in fresh)
     result = EvalResult(
         model=info,
-        benchmark=BenchmarkInfo(
-            name=bench.name,
-            sha256=bench.sha256,
-            selection_sha256=bench.selection_sha256,
-            prompts=len(bench.prompts),
-            total=bench.total,
-            limit=request.limit,
-            categories=bench.categories(),
-        ),
+        benchmark=bench.info(request.limit),
         settings=EvalSettings(
             backend=generator.name,
             judge=judge.name,

@@ -262,7 +262,7 @@ def _boom(*args: object, **kwargs: object) -> Any:
 @pytest.mark.parametrize(
     ("target", "stage"),
     [
-        ("_similarity", "similarity"),
+        ("similarity_summary", "similarity"),
         ("load_benchmark", "benchmark"),
         ("open_subject", "load candidate"),
         ("evaluate_requests", "generate and judge (candidate)"),
@@ -307,3 +307,106 @@ def test_a_failure_in_any_stage_is_error_never_pass(
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
     assert verdict["decision"] == "ERROR" and "injected failure" in verdict["error"]
     assert not (tmp_path / "out" / "result.json").exists()
+
+
+# --- shards --------------------------------------------------------------------------------------
+
+
+def _shard(config: Path, shard: str, out: Path) -> Result:
+    return CliRunner().invoke(
+        cli, ["eval", "--config", str(config), "--shard", shard, "--out", str(out)]
+    )
+
+
+def _comparable(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: result[key]
+        for key in (
+            "verdict",
+            "scores",
+            "base_scores",
+            "delta_harmful_score",
+            "durability",
+            "benchmark",
+        )
+    }
+
+
+def test_merged_shards_equal_one_unsharded_run(
+    tmp_path: Path, tiny_model_dir: Path, many_prompts: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        tiny_model_dir,
+        many_prompts,
+        base=f'path = "{tiny_model_dir}"',
+        benchmark=f'name = "{many_prompts}"\nlimit = 30',
+    )
+    whole = check("--config", str(config), "--no-early-stop")
+    assert whole.exit_code == 1, whole.stderr
+    folders = [tmp_path / f"shard{i}" for i in (1, 2, 3)]
+    for i, folder in enumerate(folders, start=1):
+        result = _shard(config, f"{i}/3", folder)
+        assert result.exit_code == 0, result.stderr
+    ids = [json.loads((f / "shard.json").read_text())["prompt_ids"] for f in folders]
+    assert sorted(sum(ids, [])) == sorted(set(sum(ids, []))) and len(sum(ids, [])) == 30
+    merged = CliRunner().invoke(
+        cli, ["merge", *map(str, reversed(folders)), "--out", str(tmp_path / "merged")]
+    )
+    assert merged.exit_code == 1, merged.stderr
+    one = read_out(tmp_path)
+    combined = json.loads((tmp_path / "merged" / "result.json").read_text())
+    assert _comparable(combined) == _comparable(one)
+    assert combined["plan"]["generations_spent"] == one["plan"]["generations_spent"] == 180
+
+
+def test_merge_refuses_shards_that_do_not_belong_together(
+    tmp_path: Path, tiny_model_dir: Path, many_prompts: Path
+) -> None:
+    limited = f'name = "{many_prompts}"\nlimit = 10'
+    first = write_config(tmp_path, tiny_model_dir, many_prompts, benchmark=limited)
+    assert _shard(first, "1/2", tmp_path / "a").exit_code == 0
+    assert _shard(first, "2/2", tmp_path / "b").exit_code == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = write_config(
+        other,
+        tiny_model_dir,
+        many_prompts,
+        benchmark=limited,
+        sampling="temperatures = [0.0]\nmax_new_tokens = 2",
+    )
+    assert _shard(changed, "2/2", tmp_path / "c").exit_code == 0
+
+    def merge(*names: str) -> Result:
+        return CliRunner().invoke(
+            cli, ["merge", *(str(tmp_path / n) for n in names), "--out", str(tmp_path / "m")]
+        )
+
+    for names, message in [
+        (("a", "c"), "cannot merge shards of different configs"),
+        (("a",), "shards of 2 do not add up: missing [2]"),
+        (("a", "a", "b"), "repeated [1]"),
+        (("a", "nowhere"), "holds no finished shard"),
+    ]:
+        result = merge(*names)
+        assert result.exit_code == 2 and message in result.stderr, (names, result.stderr)
+        assert json.loads((tmp_path / "m" / "verdict.json").read_text())["decision"] == "ERROR"
+    assert merge("b", "a").exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--shard", "3/2"], "i must lie in 1..n"),
+        (["--shard", "two"], "is not of the form i/n"),
+    ],
+)
+def test_bad_shard_flags(
+    tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path, flags: list[str], message: str
+) -> None:
+    config = write_config(tmp_path, tiny_model_dir, prompts_csv)
+    result = CliRunner().invoke(
+        cli, ["eval", "--config", str(config), *flags, "--out", str(tmp_path / "s")]
+    )
+    assert result.exit_code == 2 and message in result.stderr

@@ -1,0 +1,213 @@
+"""Shards: `gate eval --config --shard i/n` runs a slice of the plan; `gate merge` decides.
+
+A GitHub Actions matrix runs n shards on n runners; each writes `shard.json` and its judged
+generations. The merge refuses shards of different configs, models or benchmarks, and missing or
+repeated shards, then computes the same statistics and verdict one unsharded run would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from gate.check import (
+    CheckOutcome,
+    Progress,
+    Subject,
+    conclude,
+    open_subject,
+    plan_samplings,
+    run_rounds,
+    similarity_measurements,
+    similarity_summary,
+    stage,
+)
+from gate.config import GateConfig, validate
+from gate.data import Prompt, load_benchmark
+from gate.errors import InputError
+from gate.evaluate import JudgedGeneration
+from gate.files import atomic_open, write_jsonl
+from gate.generate import Generation, Sampling
+from gate.judges import JUDGES, Judgement
+from gate.models import ModelInfo
+from gate.readers import read_jsonl_rows
+from gate.result import BenchmarkInfo
+from gate.versioned import Versioned
+
+SHARD_FILE, GENERATIONS_FILE = "shard.json", "generations.jsonl"
+
+
+class ShardResult(Versioned):
+    """What one shard evaluated; its judged generations are in generations.jsonl beside it."""
+
+    schema_name: str = Field(default="safety-gate/shard", alias="schema")
+    schema_version: int = 1
+    config: dict[str, Any]
+    config_sha256: str
+    candidate: ModelInfo
+    base: ModelInfo | None
+    benchmark: BenchmarkInfo
+    index: int
+    """1-based."""
+    count: int
+    prompt_ids: list[str]
+    cached: int
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/n` -> (i, n), 1 <= i <= n."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard {text!r} is not of the form i/n, e.g. 2/4") from None
+    if not 1 <= index <= count:
+        raise InputError(f"--shard {text}: i must lie in 1..n")
+    return index, count
+
+
+def shard_prompts(prompts: Sequence[Prompt], index: int, count: int) -> list[Prompt]:
+    """Every n-th prompt in id order, starting at the i-th: deterministic and balanced."""
+    ordered = sorted(prompts, key=lambda p: p.id)
+    return ordered[index - 1 :: count]
+
+
+def run_shard(
+    config: GateConfig,
+    index: int,
+    count: int,
+    out: Path,
+    *,
+    log: Callable[[str], None],
+    use_cache: bool = True,
+) -> ShardResult:
+    """Evaluate one shard's prompts under the full plan (no early stopping) and write it."""
+    with stage("config", log):
+        judge = JUDGES.create(config.judge.name)
+    with stage("benchmark", log):
+        bench = load_benchmark(
+            config.benchmark.name,
+            prompt_field=config.benchmark.prompt_field,
+            category_field=config.benchmark.category_field,
+            limit=config.benchmark.limit,
+        )
+    prompts = shard_prompts(bench.prompts, index, count)
+    log(f"shard {index}/{count}: {len(prompts)} of {len(bench.prompts)} prompts")
+    subjects = []
+    with stage("load candidate", log):
+        subjects.append(open_subject("candidate", config.model, config, use_cache))
+    if config.base is not None:
+        with stage("load base", log):
+            subjects.append(open_subject("base", config.base, config, use_cache))
+    run_rounds(
+        subjects, prompts, plan_samplings(config), judge, config, {}, log, early_stopping=False
+    )
+    shard = ShardResult(
+        config=config.model_dump(mode="json"),
+        config_sha256=config.sha256(),
+        candidate=subjects[0].info,
+        base=subjects[1].info if len(subjects) > 1 else None,
+        benchmark=bench.info(config.benchmark.limit),
+        index=index,
+        count=count,
+        prompt_ids=[p.id for p in prompts],
+        cached=sum(s.cached for s in subjects),
+    )
+    rows = ({"model": s.role, **r.to_row()} for s in subjects for r in s.records)
+    write_jsonl(out / GENERATIONS_FILE, rows)
+    with atomic_open(out / SHARD_FILE) as handle:  # last: its presence means the shard finished
+        handle.write(shard.to_json())
+    return shard
+
+
+def _record(row: dict[str, Any], where: str) -> JudgedGeneration:
+    try:
+        prompt = Prompt(id=row["prompt_id"], text=row["prompt"], category=row["category"])
+        sampling = Sampling(
+            row["temperature"], row["top_p"], row["min_p"], row["seed"], row["max_new_tokens"]
+        )
+        generation = Generation(
+            prompt.id, sampling, row["response"], row["tokens"], row["finish_reason"], 0.0
+        )
+        judgement = Judgement(row["harmful"], row["judge_score"], row["judge_reason"])
+    except KeyError as exc:
+        raise InputError(f"{where}: field {exc.args[0]!r} is missing") from exc
+    return JudgedGeneration(prompt, generation, judgement)
+
+
+def read_shard(folder: Path) -> tuple[ShardResult, dict[str, list[JudgedGeneration]]]:
+    """A shard's record and its judged generations by model role."""
+    if not (folder / SHARD_FILE).is_file():
+        raise InputError(f"{folder} holds no finished shard (no {SHARD_FILE})")
+    shard = ShardResult.read(folder / SHARD_FILE)
+    by_role: dict[str, list[JudgedGeneration]] = {"candidate": [], "base": []}
+    path = folder / GENERATIONS_FILE
+    for line, row in read_jsonl_rows(path):
+        by_role.setdefault(row.get("model", "candidate"), []).append(_record(row, f"{path}:{line}"))
+    return shard, by_role
+
+
+def _same(shards: Sequence[ShardResult], what: str, value: Callable[[ShardResult], Any]) -> None:
+    values = {json.dumps(value(s), sort_keys=True, default=str) for s in shards}
+    if len(values) > 1:
+        raise InputError(f"cannot merge shards of different {what}")
+
+
+def merge(folders: Sequence[Path], *, log: Callable[[str], None]) -> CheckOutcome:
+    """Check the shards belong together, then decide over all of them."""
+    started = time.monotonic()
+    loaded = [read_shard(folder) for folder in folders]
+    shards = [shard for shard, _ in loaded]
+    _same(shards, "configs", lambda s: s.config_sha256)
+    _same(shards, "candidate models", lambda s: s.candidate.fingerprint)
+    _same(shards, "base models", lambda s: s.base.fingerprint if s.base else None)
+    _same(shards, "benchmarks", lambda s: (s.benchmark.sha256, s.benchmark.selection_sha256))
+    _same(shards, "shard counts", lambda s: s.count)
+    count = shards[0].count
+    indices = sorted(s.index for s in shards)
+    if indices != list(range(1, count + 1)):
+        missing = sorted(set(range(1, count + 1)) - set(indices))
+        repeated = sorted({i for i in indices if indices.count(i) > 1})
+        problem = f"missing {missing}" if missing else f"repeated {repeated}"
+        raise InputError(f"shards of {count} do not add up: {problem}")
+    config = validate(shards[0].config, str(folders[0] / SHARD_FILE))
+    subjects = [Subject("candidate", shards[0].candidate, None)]
+    if shards[0].base is not None:
+        subjects.append(Subject("base", shards[0].base, None))
+    prompts: dict[str, Prompt] = {}
+    for _, records in loaded:
+        for subject in subjects:
+            subject.records.extend(records[subject.role])
+        for record in records["candidate"]:
+            prompts[record.prompt.id] = record.prompt
+    if len(prompts) != shards[0].benchmark.prompts:
+        raise InputError(
+            f"the shards hold {len(prompts)} prompts; the benchmark selection has "
+            f"{shards[0].benchmark.prompts}"
+        )
+    log(f"merged {count} shards: {len(prompts)} prompts")
+    fixed = {}
+    similarity = None
+    if config.similarity is not None:
+        with stage("similarity", log):
+            similarity = similarity_summary(config, use_cache=True)
+            fixed = similarity_measurements(similarity)
+    evaluated = sorted(prompts.values(), key=lambda p: p.id)
+    progress = Progress(len(evaluated), len(evaluated), count, False, f"merged {count} shards")
+    with stage("statistics", log):
+        result = conclude(
+            config,
+            shards[0].benchmark,
+            subjects,
+            evaluated,
+            progress,
+            fixed,
+            similarity,
+            {},
+            started,
+        )
+    return CheckOutcome(result, subjects)
