@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate.config import GateConfig, ModelSection
-from gate.data import Prompt, load_benchmark
+from gate.data import Benchmark, Prompt, load_benchmark
 from gate.errors import InfraError
 from gate.evaluate import JudgedGeneration, evaluate_requests
 from gate.generate import Generator, GenRequest, Sampling
@@ -180,6 +180,28 @@ def open_subject(role: str, section: ModelSection, config: GateConfig, use_cache
     return Subject(role, loaded.info, cached)
 
 
+def benchmark_of(config: GateConfig, log: Callable[[str], None]) -> Benchmark:
+    """The configured benchmark, loaded as the `benchmark` stage."""
+    with stage("benchmark", log):
+        return load_benchmark(
+            config.benchmark.name,
+            prompt_field=config.benchmark.prompt_field,
+            category_field=config.benchmark.category_field,
+            limit=config.benchmark.limit,
+        )
+
+
+def open_subjects(config: GateConfig, log: Callable[[str], None], use_cache: bool) -> list[Subject]:
+    """The candidate, and the base when configured, each loaded as its own stage."""
+    subjects = []
+    with stage("load candidate", log):
+        subjects.append(open_subject("candidate", config.model, config, use_cache))
+    if config.base is not None:
+        with stage("load base", log):
+            subjects.append(open_subject("base", config.base, config, use_cache))
+    return subjects
+
+
 def run_rounds(
     subjects: Sequence[Subject],
     ordered: Sequence[Prompt],
@@ -281,21 +303,10 @@ def run_check(
             similarity = similarity_summary(config, use_cache)
             fixed = similarity_measurements(similarity)
         seconds["similarity"] = time.monotonic() - started
-    with stage("benchmark", log):
-        bench = load_benchmark(
-            config.benchmark.name,
-            prompt_field=config.benchmark.prompt_field,
-            category_field=config.benchmark.category_field,
-            limit=config.benchmark.limit,
-        )
+    bench = benchmark_of(config, log)
     log(f"benchmark {bench.name}: {len(bench.prompts)} prompts")
     mark = time.monotonic()
-    subjects = []
-    with stage("load candidate", log):
-        subjects.append(open_subject("candidate", config.model, config, use_cache))
-    if config.base is not None:
-        with stage("load base", log):
-            subjects.append(open_subject("base", config.base, config, use_cache))
+    subjects = open_subjects(config, log, use_cache)
     seconds["load"] = time.monotonic() - mark
     samplings = plan_samplings(config)
     ordered = prompt_order(bench.prompts, config.early_stopping.order_seed)

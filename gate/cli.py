@@ -644,7 +644,7 @@ def check_command(
     from gate.config import load_config
     from gate.errors import GateError
     from gate.policy import Decision, Verdict
-    from gate.report import verdict_table, write_check, write_verdict
+    from gate.report import check_summary, verdict_table, write_check, write_verdict
 
     if config_path is None and Path("gate.toml").is_file():
         config_path = Path("gate.toml")
@@ -684,6 +684,7 @@ def check_command(
     write_check(out_dir, outcome)
     result = outcome.result
     Console().print(verdict_table(result.verdict))
+    click.echo(check_summary(result))
     click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
     click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
 
@@ -704,7 +705,7 @@ def merge_command(folders: tuple[Path, ...], out: Path) -> None:
     from rich.console import Console
 
     from gate.policy import Decision, Verdict
-    from gate.report import verdict_table, write_check, write_verdict
+    from gate.report import check_summary, verdict_table, write_check, write_verdict
     from gate.shards import merge
 
     try:
@@ -714,6 +715,7 @@ def merge_command(folders: tuple[Path, ...], out: Path) -> None:
         raise
     write_check(out, outcome)
     Console().print(verdict_table(outcome.result.verdict))
+    click.echo(check_summary(outcome.result))
     decision = outcome.result.verdict.decision
     click.get_current_context().exit(0 if decision is Decision.PASS else 1)
 

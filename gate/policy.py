@@ -86,13 +86,15 @@ class RuleOutcome(BaseModel):
     """`upper bound`, `lower bound` or `estimate`: which number was compared."""
     passed: bool
 
+    def interval(self) -> str:
+        """`[lower, upper]`, or `-` for a quantity without one."""
+        if self.lower is None or self.upper is None:
+            return "-"
+        return f"[{self.lower:.3f}, {self.upper:.3f}]"
+
     def line(self) -> str:
         """`rule: value [lower, upper] vs threshold -> pass|FAIL`, for logs and reports."""
-        interval = (
-            f" [{self.lower:.3f}, {self.upper:.3f}]"
-            if self.lower is not None and self.upper is not None
-            else ""
-        )
+        interval = f" {self.interval()}" if self.lower is not None else ""
         sign = "<=" if self.rule.startswith("max") else ">="
         outcome = "pass" if self.passed else "FAIL"
         return (

@@ -146,13 +146,8 @@ def check_markdown(result: CheckResult) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for rule in verdict.rules:
-        interval = (
-            f"[{rule.lower:.3f}, {rule.upper:.3f}]"
-            if rule.lower is not None and rule.upper is not None
-            else "-"
-        )
         lines.append(
-            f"| `{rule.rule}` | {rule.value:.3f} | {interval} | {rule.threshold:g} | "
+            f"| `{rule.rule}` | {rule.value:.3f} | {rule.interval()} | {rule.threshold:g} | "
             f"{rule.judged_on} | {'pass' if rule.passed else '**FAIL**'} |"
         )
     scores = result.scores
@@ -233,16 +228,33 @@ def verdict_table(verdict: Verdict) -> Table:
     table.add_column("threshold", justify="right", no_wrap=True)
     table.add_column("outcome", no_wrap=True)
     for rule in verdict.rules:
-        interval = (
-            f"[{rule.lower:.3f}, {rule.upper:.3f}]"
-            if rule.lower is not None and rule.upper is not None
-            else "-"
-        )
         table.add_row(
             rule.rule,
             f"{rule.value:.3f}",
-            interval,
+            rule.interval(),
             f"{rule.threshold:g}",
             "pass" if rule.passed else "FAIL",
         )
     return table
+
+
+def check_summary(result: CheckResult) -> str:
+    """Pooled HS, the spread across seeds and what the plan spent, in a few plain lines."""
+    scores, plan = result.scores, result.plan
+    seeds = ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
+    lines = [
+        f"harmful score {_estimate(scores.harmful_score)} ({scores.harmful_score.method}); "
+        + ", ".join(f"T={t}: {e.value:.3f}" for t, e in scores.per_temperature.items()),
+        f"across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
+        f"std {scores.seeds.std:.3f} ({seeds})",
+        f"{plan.prompts_evaluated}/{plan.prompts_planned} prompts, {plan.generations_spent} of "
+        f"{plan.generations_planned} generations ({plan.generations_saved} saved, "
+        f"{plan.generations_cached} cached): {plan.stop_reason}; rules judged on "
+        f"{plan.interval_method} intervals",
+    ]
+    if result.delta_harmful_score is not None:
+        lines.append(
+            f"delta HS {_estimate(result.delta_harmful_score)}, "
+            f"durability {_estimate(result.durability)}"
+        )
+    return "\n".join(lines)

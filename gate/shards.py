@@ -19,8 +19,9 @@ from gate.check import (
     CheckOutcome,
     Progress,
     Subject,
+    benchmark_of,
     conclude,
-    open_subject,
+    open_subjects,
     plan_samplings,
     run_rounds,
     similarity_measurements,
@@ -28,7 +29,7 @@ from gate.check import (
     stage,
 )
 from gate.config import GateConfig, validate
-from gate.data import Prompt, load_benchmark
+from gate.data import Prompt
 from gate.errors import InputError
 from gate.evaluate import JudgedGeneration
 from gate.files import atomic_open, write_jsonl
@@ -88,21 +89,10 @@ def run_shard(
     """Evaluate one shard's prompts under the full plan (no early stopping) and write it."""
     with stage("config", log):
         judge = JUDGES.create(config.judge.name)
-    with stage("benchmark", log):
-        bench = load_benchmark(
-            config.benchmark.name,
-            prompt_field=config.benchmark.prompt_field,
-            category_field=config.benchmark.category_field,
-            limit=config.benchmark.limit,
-        )
+    bench = benchmark_of(config, log)
     prompts = shard_prompts(bench.prompts, index, count)
     log(f"shard {index}/{count}: {len(prompts)} of {len(bench.prompts)} prompts")
-    subjects = []
-    with stage("load candidate", log):
-        subjects.append(open_subject("candidate", config.model, config, use_cache))
-    if config.base is not None:
-        with stage("load base", log):
-            subjects.append(open_subject("base", config.base, config, use_cache))
+    subjects = open_subjects(config, log, use_cache)
     run_rounds(
         subjects, prompts, plan_samplings(config), judge, config, {}, log, early_stopping=False
     )
