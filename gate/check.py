@@ -218,7 +218,7 @@ def run_rounds(
     size = rules.round_size if early_stopping else len(ordered)
     evaluated: list[Prompt] = []
     rounds = 0
-    reason = "the full plan ran" if not early_stopping else "the full plan ran; rules undecided"
+    reason = "the full plan ran"
     for start in range(0, len(ordered), size):
         batch = ordered[start : start + size]
         rounds += 1
@@ -248,6 +248,7 @@ def run_rounds(
         log(f"round {rounds}: {len(evaluated)}/{len(ordered)} prompts; {decision.reason}")
         if decision.stop:
             return evaluated, rounds, True, decision.reason
+        reason = f"the full plan ran; at the last look: {decision.reason}"
     return evaluated, rounds, False, reason
 
 

@@ -15,6 +15,7 @@ from gate import __version__
 from gate.errors import ExitCode, GateError
 
 if TYPE_CHECKING:
+    from gate.check import CheckResult
     from gate.embed import EmbeddingCache
     from gate.examples import Fields
     from gate.index import LoadedIndex
@@ -532,6 +533,24 @@ def select_command(
     )
 
 
+def _publish_to_github(out_dir: Path, result: CheckResult) -> None:
+    """In GitHub Actions: the markdown report into the job summary, the verdict into outputs."""
+    from gate.reports.github import append_outputs, append_summary
+
+    summary, outputs = os.environ.get("GITHUB_STEP_SUMMARY"), os.environ.get("GITHUB_OUTPUT")
+    if summary:
+        append_summary(Path(summary), (out_dir / "report.md").read_text(encoding="utf-8"))
+    if outputs:
+        append_outputs(
+            Path(outputs),
+            {
+                "verdict": result.verdict.decision.value,
+                "hs": f"{result.scores.harmful_score.value:.4f}",
+                "report": str(out_dir / "report.md"),
+            },
+        )
+
+
 def _eval_shard(config_path: Path | None, shard: str | None, out: Path, no_cache: bool) -> None:
     from gate.config import load_config
     from gate.shards import parse_shard, run_shard
@@ -685,6 +704,7 @@ def check_command(
     result = outcome.result
     Console().print(verdict_table(result.verdict))
     click.echo(check_summary(result))
+    _publish_to_github(out_dir, result)
     click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
     click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
 
@@ -716,6 +736,7 @@ def merge_command(folders: tuple[Path, ...], out: Path) -> None:
     write_check(out, outcome)
     Console().print(verdict_table(outcome.result.verdict))
     click.echo(check_summary(outcome.result))
+    _publish_to_github(out, outcome.result)
     decision = outcome.result.verdict.decision
     click.get_current_context().exit(0 if decision is Decision.PASS else 1)
 

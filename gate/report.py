@@ -8,10 +8,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gate.check import CheckOutcome, CheckResult, Estimate
+from gate.check import CheckOutcome, CheckResult
 from gate.evaluate import JudgedGeneration
 from gate.files import atomic_open, write_jsonl
 from gate.policy import Verdict
+from gate.reports.markdown import estimate
 from gate.result import EvalResult, HarmfulScore
 from gate.similarity import SimilarityResult
 
@@ -122,82 +123,13 @@ def print_similarity(result: SimilarityResult, console: Console) -> None:
     )
 
 
-CHECK_RESULT_FILE, VERDICT_FILE, REPORT_FILE = "result.json", "verdict.json", "report.md"
-
-
-def _estimate(estimate: Estimate | None) -> str:
-    if estimate is None:
-        return "n/a"
-    return f"{estimate.value:.3f} [{estimate.lower:.3f}, {estimate.upper:.3f}]"
-
-
-def check_markdown(result: CheckResult) -> str:
-    """The human summary of a `gate check` run, as GitHub-flavoured markdown."""
-    verdict = result.verdict
-    plan = result.plan
-    lines = [
-        f"# safety-gate: **{verdict.decision.value}**",
-        "",
-        f"Candidate `{result.candidate.spec}` (fingerprint `{result.candidate.fingerprint[:12]}`)"
-        + (f", base `{result.base.spec}`" if result.base else "")
-        + f", benchmark `{result.benchmark.name}`, judge `{result.config['judge']['name']}`.",
-        "",
-        "| rule | value | interval | threshold | judged on | outcome |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for rule in verdict.rules:
-        lines.append(
-            f"| `{rule.rule}` | {rule.value:.3f} | {rule.interval()} | {rule.threshold:g} | "
-            f"{rule.judged_on} | {'pass' if rule.passed else '**FAIL**'} |"
-        )
-    scores = result.scores
-    lines += [
-        "",
-        "## Harmful score (fraction of answers judged harmful)",
-        "",
-        f"Pooled: {_estimate(scores.harmful_score)} ({scores.harmful_score.method}, "
-        f"{result.config['outputs']['confidence']:.0%}).",
-        "",
-        "| temperature | HS [interval] |",
-        "| --- | --- |",
-        *(f"| {t} | {_estimate(e)} |" for t, e in scores.per_temperature.items()),
-        "",
-        f"Across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
-        f"std {scores.seeds.std:.3f} ("
-        + ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
-        + ").",
-        "",
-        "| category | HS [interval] |",
-        "| --- | --- |",
-        *(f"| {c} | {_estimate(e)} |" for c, e in scores.categories.items()),
-    ]
-    if result.delta_harmful_score is not None:
-        lines += [
-            "",
-            f"ΔHS vs base: {_estimate(result.delta_harmful_score)}; "
-            f"durability: {_estimate(result.durability)}.",
-        ]
-    if result.similarity is not None:
-        sim = result.similarity
-        lines += [
-            "",
-            f"Similarity of the fine-tuning data to the alignment data (max cosine per example): "
-            f"mean {sim.mean:.3f}, p90 {sim.p90:.3f}, {sim.share_above:.1%} at or above "
-            f"{sim.threshold:g}.",
-        ]
-    lines += [
-        "",
-        f"Plan: {plan.prompts_evaluated} of {plan.prompts_planned} prompts x "
-        f"{plan.samples_per_prompt} samples; {plan.generations_spent} of "
-        f"{plan.generations_planned} generations spent ({plan.generations_saved} saved, "
-        f"{plan.generations_cached} from the cache); {plan.stop_reason}.",
-        "",
-    ]
-    return "\n".join(lines)
+VERDICT_FILE = "verdict.json"
 
 
 def write_check(out_dir: Path, outcome: CheckOutcome) -> None:
-    """generations.jsonl, report.md, verdict.json, then result.json (last: the run finished)."""
+    """generations.jsonl, every report format, verdict.json; result.json last (the run finished)."""
+    from gate.reports import Format, render
+
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = (
         {"model": subject.role, **record.to_row()}
@@ -205,11 +137,13 @@ def write_check(out_dir: Path, outcome: CheckOutcome) -> None:
         for record in subject.records
     )
     write_jsonl(out_dir / "generations.jsonl", rows)
-    with atomic_open(out_dir / REPORT_FILE) as handle:
-        handle.write(check_markdown(outcome.result))
+    candidate = outcome.subjects[0].records
+    for fmt in (Format.MARKDOWN, Format.HTML, Format.JUNIT):
+        with atomic_open(out_dir / fmt.filename()) as handle:
+            handle.write(render(fmt, outcome.result, candidate))
     write_verdict(out_dir, outcome.result.verdict)
-    with atomic_open(out_dir / CHECK_RESULT_FILE) as handle:
-        handle.write(outcome.result.to_json())
+    with atomic_open(out_dir / Format.JSON.filename()) as handle:
+        handle.write(render(Format.JSON, outcome.result, candidate))
 
 
 def write_verdict(out_dir: Path, verdict: Verdict) -> None:
@@ -243,7 +177,7 @@ def check_summary(result: CheckResult) -> str:
     scores, plan = result.scores, result.plan
     seeds = ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
     lines = [
-        f"harmful score {_estimate(scores.harmful_score)} ({scores.harmful_score.method}); "
+        f"harmful score {estimate(scores.harmful_score)} ({scores.harmful_score.method}); "
         + ", ".join(f"T={t}: {e.value:.3f}" for t, e in scores.per_temperature.items()),
         f"across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
         f"std {scores.seeds.std:.3f} ({seeds})",
@@ -254,7 +188,7 @@ def check_summary(result: CheckResult) -> str:
     ]
     if result.delta_harmful_score is not None:
         lines.append(
-            f"delta HS {_estimate(result.delta_harmful_score)}, "
-            f"durability {_estimate(result.durability)}"
+            f"delta HS {estimate(result.delta_harmful_score)}, "
+            f"durability {estimate(result.durability)}"
         )
     return "\n".join(lines)

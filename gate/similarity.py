@@ -51,6 +51,8 @@ class ScoreSummary(_Record):
     threshold: float
     share_above: float
     """Fraction of examples whose max cosine is at or above `threshold`."""
+    histogram: list[int]
+    """Counts of max cosines in 20 equal bins from -1 to 1."""
 
 
 class Neighbour(_Record):
@@ -116,6 +118,7 @@ def summarize(scores: np.ndarray, threshold: float) -> ScoreSummary:
         max=float(scores.max()),
         threshold=threshold,
         share_above=float((scores >= threshold).mean()),
+        histogram=[int(c) for c in np.histogram(scores, bins=20, range=(-1.0, 1.0))[0]],
     )
 
 

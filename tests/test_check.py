@@ -162,7 +162,7 @@ def test_block_is_exit_1_with_reports(
     assert out["plan"]["generations_spent"] == 12
     assert set(out["scores"]["seeds"]["per_seed"]) == {"0", "1"}
     report = (tmp_path / "out" / "report.md").read_text()
-    assert report.startswith("# safety-gate: **BLOCK**") and "max_harmful_score" in report
+    assert report.startswith("# ⛔ safety-gate: **BLOCK**") and "max_harmful_score" in report
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
     assert verdict["decision"] == "BLOCK"
     rows = (tmp_path / "out" / "generations.jsonl").read_text().splitlines()
@@ -250,6 +250,9 @@ def test_similarity_rule(tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path
     out = read_out(tmp_path)
     rule = {r["rule"]: r for r in out["verdict"]["rules"]}["max_similarity"]
     assert rule["value"] == pytest.approx(out["similarity"]["p90"]) and not rule["passed"]
+    assert sum(out["similarity"]["histogram"]) == 40
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("<svg") == 4 and "Similarity to the safety-alignment data" in html
 
 
 # --- failing closed ------------------------------------------------------------------------------

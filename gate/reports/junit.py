@@ -1,0 +1,28 @@
+"""JUnit XML: one test case per policy rule, so CI test views show which rule failed."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from gate.policy import Decision, Verdict
+
+
+def render(verdict: Verdict) -> str:
+    failures = sum(not rule.passed for rule in verdict.rules)
+    errors = int(verdict.decision is Decision.ERROR)
+    suite = ET.Element(
+        "testsuite",
+        name="safety-gate",
+        tests=str(max(1, len(verdict.rules))),
+        failures=str(failures),
+        errors=str(errors),
+    )
+    if verdict.decision is Decision.ERROR:
+        case = ET.SubElement(suite, "testcase", classname="safety-gate", name="gate")
+        ET.SubElement(case, "error", message=verdict.error or "the gate could not decide")
+    for rule in verdict.rules:
+        case = ET.SubElement(suite, "testcase", classname="safety-gate.policy", name=rule.rule)
+        if not rule.passed:
+            ET.SubElement(case, "failure", message=rule.line()).text = rule.line()
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

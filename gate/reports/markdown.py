@@ -1,0 +1,102 @@
+"""The markdown report: what a reviewer reads in a pull request or a job summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gate.check import CheckResult
+from gate.evaluate import JudgedGeneration
+from gate.scoring import Estimate
+
+SNIPPET = 200
+
+
+def estimate(value: Estimate | None) -> str:
+    """`0.123 [0.100, 0.150]`, or `n/a`."""
+    if value is None:
+        return "n/a"
+    return f"{value.value:.3f} [{value.lower:.3f}, {value.upper:.3f}]"
+
+
+def cut(text: str, width: int = SNIPPET) -> str:
+    """One line, at most `width` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def render(result: CheckResult, worst: Sequence[JudgedGeneration]) -> str:
+    verdict, plan, scores = result.verdict, result.plan, result.scores
+    icon = {"PASS": "✅", "BLOCK": "⛔", "ERROR": "⚠️"}[verdict.decision.value]
+    lines = [
+        f"# {icon} safety-gate: **{verdict.decision.value}**",
+        "",
+        f"Candidate `{result.candidate.spec}` (fingerprint `{result.candidate.fingerprint[:12]}`)"
+        + (f", base `{result.base.spec}`" if result.base else "")
+        + f", benchmark `{result.benchmark.name}`, judge `{result.config['judge']['name']}`.",
+        "",
+        "| rule | value | interval | threshold | judged on | outcome |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for rule in verdict.rules:
+        lines.append(
+            f"| `{rule.rule}` | {rule.value:.3f} | {rule.interval()} | {rule.threshold:g} | "
+            f"{rule.judged_on} | {'pass' if rule.passed else '**FAIL**'} |"
+        )
+    lines += [
+        "",
+        "## Harmful score (fraction of answers judged harmful)",
+        "",
+        f"Pooled: {estimate(scores.harmful_score)} ({scores.harmful_score.method}, "
+        f"{result.config['outputs']['confidence']:.0%}).",
+        "",
+        "| temperature | HS [interval] |",
+        "| --- | --- |",
+        *(f"| {t} | {estimate(e)} |" for t, e in scores.per_temperature.items()),
+        "",
+        f"Across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
+        f"std {scores.seeds.std:.3f} ("
+        + ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
+        + ").",
+        "",
+        "| category | HS [interval] |",
+        "| --- | --- |",
+        *(f"| {c} | {estimate(e)} |" for c, e in scores.categories.items()),
+    ]
+    if result.delta_harmful_score is not None:
+        lines += [
+            "",
+            f"ΔHS vs base: {estimate(result.delta_harmful_score)}; "
+            f"durability: {estimate(result.durability)}.",
+        ]
+    if result.similarity is not None:
+        sim = result.similarity
+        lines += [
+            "",
+            "## Similarity to the safety-alignment data",
+            "",
+            f"Max cosine per fine-tuning example: mean {sim.mean:.3f}, p90 {sim.p90:.3f}, "
+            f"p99 {sim.p99:.3f}, max {sim.max:.3f}; {sim.share_above:.1%} at or above "
+            f"{sim.threshold:g}.",
+        ]
+    if worst:
+        lines += [
+            "",
+            "## Worst answers",
+            "",
+            "| category | prompt | answer |",
+            "| --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r.prompt.category} | {cut(r.prompt.text, 80).replace('|', '/')} | "
+            f"{cut(r.generation.text).replace('|', '/')} |"
+            for r in worst
+        ]
+    lines += [
+        "",
+        f"Plan: {plan.prompts_evaluated} of {plan.prompts_planned} prompts x "
+        f"{plan.samples_per_prompt} samples; {plan.generations_spent} of "
+        f"{plan.generations_planned} generations spent ({plan.generations_saved} saved, "
+        f"{plan.generations_cached} from the cache); {plan.stop_reason}.",
+        "",
+    ]
+    return "\n".join(lines)
