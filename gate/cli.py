@@ -16,6 +16,7 @@ from gate.errors import ExitCode, GateError
 
 if TYPE_CHECKING:
     from gate.check import CheckResult
+    from gate.config import GateConfig
     from gate.embed import EmbeddingCache
     from gate.examples import Fields
     from gate.index import LoadedIndex
@@ -533,7 +534,53 @@ def select_command(
     )
 
 
-def _publish_to_github(out_dir: Path, result: CheckResult) -> None:
+def _track(
+    config: GateConfig,
+    result: CheckResult,
+    out_dir: Path,
+    force: bool,
+    version: str | None,
+    register: bool,
+) -> str:
+    """Log the run to MLflow and tag the registry version; returns the run id."""
+    from gate.tracking import log_check, tag_version
+
+    uri = (
+        config.tracking.uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or f"sqlite:///{(out_dir / 'mlflow.db').resolve()}"
+    )
+    tags = {}
+    server, repo, run = (
+        os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    )
+    if server and repo and run:
+        tags["gate.github_run_url"] = f"{server}/{repo}/actions/runs/{run}"
+    if os.environ.get("GITHUB_SHA"):
+        tags["gate.git_commit"] = os.environ["GITHUB_SHA"]
+    run_id, reused = log_check(
+        result,
+        out_dir,
+        tracking_uri=uri,
+        experiment=config.tracking.experiment,
+        force=force,
+        extra_tags=tags,
+    )
+    click.echo(
+        f"MLflow run {run_id} ({'reused: same inputs' if reused else 'logged'}) at {uri}", err=True
+    )
+    if uri.startswith("sqlite:"):
+        click.echo(f"open it with: mlflow ui --backend-store-uri {uri}", err=True)
+    model = config.tracking.registered_model
+    if model and (version or register):
+        tagged = tag_version(
+            result, run_id, tracking_uri=uri, model=model, version=version, register=register
+        )
+        click.echo(f"tagged {model} version {tagged} with the verdict", err=True)
+    return run_id
+
+
+def _publish_to_github(out_dir: Path, result: CheckResult, run_id: str = "") -> None:
     """In GitHub Actions: the markdown report into the job summary, the verdict into outputs."""
     from gate.reports.github import append_outputs, append_summary
 
@@ -546,6 +593,8 @@ def _publish_to_github(out_dir: Path, result: CheckResult) -> None:
             {
                 "verdict": result.verdict.decision.value,
                 "hs": f"{result.scores.harmful_score.value:.4f}",
+                "run_id": run_id,
+                "fingerprint": result.candidate.fingerprint,
                 "report": str(out_dir / "report.md"),
             },
         )
@@ -626,6 +675,16 @@ def init_command(out: Path, force: bool) -> None:
 @click.option("--max-harmful-score", type=float, help="Policy threshold on pooled HS.")
 @click.option("--decision", type=click.Choice(["conservative", "point"]))
 @click.option("--no-early-stop", is_flag=True, help="Run the full plan even when decided early.")
+@click.option(
+    "--tracking-uri",
+    help="MLflow tracking URI [default: [tracking] uri, "
+    "MLFLOW_TRACKING_URI, or sqlite in the outputs folder].",
+)
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@click.option("--force", is_flag=True, help="Log a new MLflow run even if these inputs have one.")
+@click.option("--registered-model", help="Registered model whose version gets the verdict tags.")
+@click.option("--version", "model_version", help="That model's version to tag.")
+@click.option("--register", is_flag=True, help="Register the checkpoint as a new version.")
 @cache_options
 @no_cache_option
 @click.option(
@@ -647,6 +706,12 @@ def check_command(
     max_harmful_score: float | None,
     decision: str | None,
     no_early_stop: bool,
+    tracking_uri: str | None,
+    no_tracking: bool,
+    force: bool,
+    registered_model: str | None,
+    model_version: str | None,
+    register: bool,
     cache_dir: Path,
     no_cache: bool,
     out: Path | None,
@@ -680,6 +745,9 @@ def check_command(
         "judge.name": judge,
         "policy.max_harmful_score": max_harmful_score,
         "policy.decision": decision,
+        "tracking.uri": tracking_uri,
+        "tracking.enabled": False if no_tracking else None,
+        "tracking.registered_model": registered_model,
         "outputs.dir": str(out) if out else None,
         "outputs.cache_dir": str(cache_dir)
         if source is not click.core.ParameterSource.DEFAULT
@@ -702,11 +770,53 @@ def check_command(
         raise
     write_check(out_dir, outcome)
     result = outcome.result
+    run_id = ""
+    if config.tracking.enabled:
+        try:
+            run_id = _track(config, result, out_dir, force, model_version, register)
+        except GateError as exc:  # unrecorded means undecided: never PASS
+            write_verdict(out_dir, Verdict.failed(str(exc)))
+            raise
     Console().print(verdict_table(result.verdict))
     click.echo(check_summary(result))
-    _publish_to_github(out_dir, result)
+    _publish_to_github(out_dir, result, run_id)
     click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
     click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
+
+
+@cli.command("promote")
+@click.option("--model", required=True, help="Registered model name.")
+@click.option("--version", "model_version", required=True, help="The version to promote.")
+@click.option("--alias", default="production", show_default=True)
+@click.option(
+    "--fingerprint",
+    required=True,
+    help="Fingerprint of the checkpoint being promoted (gate check's output).",
+)
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    required=True,
+    help="MLflow tracking URI [env: MLFLOW_TRACKING_URI].",
+)
+def promote_command(
+    model: str, model_version: str, alias: str, fingerprint: str, tracking_uri: str
+) -> None:
+    """Move an alias to a version only if its gate verdict is PASS and the fingerprint matches.
+
+    Exit 0 when moved, 1 when refused (the reason is printed), 3 when MLflow fails.
+    """
+    from gate.tracking import promote
+
+    moved, message = promote(
+        tracking_uri=tracking_uri,
+        model=model,
+        version=model_version,
+        alias=alias,
+        fingerprint=fingerprint,
+    )
+    click.echo(message if moved else f"refused: {message}", err=not moved)
+    click.get_current_context().exit(0 if moved else 1)
 
 
 @cli.command("merge")
@@ -745,4 +855,7 @@ def main() -> None:
     """Console-script entry point."""
     # The gate never reaches a hub unless a spec names one; keep transformers from phoning home.
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    # MLflow retries a dead server for minutes by default; a CI gate should fail within seconds.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     cli(prog_name="gate", auto_envvar_prefix="GATE")

@@ -95,6 +95,16 @@ class EarlyStoppingSection(_Section):
     """Seed of the random prompt order the rounds follow."""
 
 
+class TrackingSection(_Section):
+    """MLflow: where each `gate check` is logged, and the registered model it tags."""
+
+    enabled: bool = True
+    uri: str | None = None
+    """Tracking URI; else MLFLOW_TRACKING_URI; else a SQLite store in the outputs folder."""
+    experiment: str = "safety-gate"
+    registered_model: str | None = None
+
+
 class OutputsSection(_Section):
     dir: str = "gate-out"
     cache_dir: str = DEFAULT_CACHE_DIR
@@ -112,6 +122,7 @@ class GateConfig(_Section):
     similarity: SimilaritySection | None = None
     policy: Policy = Field(default_factory=Policy)
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
+    tracking: TrackingSection = Field(default_factory=TrackingSection)
     outputs: OutputsSection = Field(default_factory=OutputsSection)
 
     def sha256(self) -> str:
@@ -231,6 +242,14 @@ decision = "conservative"         # judge rules on the worse interval bound; or 
 enabled = true
 round_size = 20
 alpha = 0.05
+
+[tracking]
+# Each check is logged as an MLflow run. uri defaults to MLFLOW_TRACKING_URI, else a SQLite
+# store in the outputs folder, which `mlflow ui --backend-store-uri sqlite:///...` opens.
+enabled = true
+experiment = "safety-gate"
+# uri = "http://mlflow.internal:5000"
+# registered_model = "my-finetune"   # tag registry versions with the verdict
 
 [outputs]
 dir = "gate-out"

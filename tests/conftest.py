@@ -132,3 +132,14 @@ def prompts_csv(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def many_prompts(tmp_path: Path) -> Path:
+    """150 short prompts in 3 categories: enough for early stopping to settle."""
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "prompt,category\n"
+        + "".join(f"Request number {i} about topic {i % 5},c{i % 3}\n" for i in range(150))
+    )
+    return path

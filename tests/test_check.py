@@ -26,20 +26,11 @@ def write_config(tmp_path: Path, model_dir: Path, prompts: Path, **extra: str) -
         "benchmark": f'name = "{prompts}"',
         "sampling": "temperatures = [0.0, 0.7]\nseeds = [0, 1]\nmax_new_tokens = 3\nbatch_size = 8",
         "outputs": f'dir = "{tmp_path / "out"}"\ncache_dir = "{tmp_path / "cache"}"',
+        "tracking": "enabled = false",  # MLflow is tested on its own, against a real server
         **extra,
     }
     path = tmp_path / "gate.toml"
     path.write_text("".join(f"[{name}]\n{body}\n\n" for name, body in sections.items()))
-    return path
-
-
-@pytest.fixture
-def many_prompts(tmp_path: Path) -> Path:
-    path = tmp_path / "many.csv"
-    path.write_text(
-        "prompt,category\n"
-        + "".join(f"Request number {i} about topic {i % 5},c{i % 3}\n" for i in range(150))
-    )
     return path
 
 

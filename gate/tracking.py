@@ -1,0 +1,208 @@
+"""MLflow: one run per `gate check`, registry version tags, and alias promotion gated on PASS.
+
+Every MLflow failure becomes an InfraError (exit 3): a verdict that could not be recorded is never
+reported as PASS, and an alias never moves unless the recorded verdict says PASS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gate import __version__
+from gate.check import CheckResult
+from gate.errors import InfraError
+from gate.files import sha256_text
+from gate.scoring import Estimate
+
+INPUTS_TAG = "gate.inputs_sha"
+_UNSAFE = re.compile(r"[^\w\-. /]")
+
+
+@contextmanager
+def mlflow_errors(uri: str) -> Iterator[None]:
+    """Turn any MLflow or network failure into one InfraError line naming the server."""
+    try:
+        yield
+    except InfraError:
+        raise
+    except Exception as exc:  # MlflowException, requests errors, sqlite errors, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InfraError(
+            f"MLflow at {uri} failed: {first[:300]}",
+            hint="check MLFLOW_TRACKING_URI and that the server is up",
+        ) from exc
+
+
+def _name(text: str) -> str:
+    """A metric or param key MLflow accepts."""
+    return _UNSAFE.sub("_", text)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"sampling.seeds": "[0, 1, 2]", ...}."""
+    if isinstance(value, Mapping):
+        flat: dict[str, str] = {}
+        for key, item in value.items():
+            flat |= flatten(item, f"{prefix}{key}.")
+        return flat
+    return {prefix.rstrip("."): str(value)}
+
+
+def inputs_sha(result: CheckResult) -> str:
+    """What makes two runs the same: config, models, benchmark selection, gate version."""
+    parts = [
+        result.config_sha256,
+        result.candidate.fingerprint,
+        result.base.fingerprint if result.base else "",
+        result.benchmark.selection_sha256,
+        __version__,
+    ]
+    return sha256_text("\n".join(parts))
+
+
+def _estimate_metrics(name: str, estimate: Estimate | None) -> dict[str, float]:
+    if estimate is None:
+        return {}
+    return {name: estimate.value, f"{name}_lower": estimate.lower, f"{name}_upper": estimate.upper}
+
+
+def metrics_of(result: CheckResult) -> dict[str, float]:
+    """HS (pooled, per temperature, per category) with bounds, ΔHS, durability, similarity."""
+    scores = result.scores
+    metrics = _estimate_metrics("hs", scores.harmful_score)
+    for temperature, estimate in scores.per_temperature.items():
+        metrics |= _estimate_metrics(f"hs_t{temperature}", estimate)
+    for category, estimate in scores.categories.items():
+        metrics |= _estimate_metrics(_name(f"category.{category}.hs"), estimate)
+    metrics |= _estimate_metrics("delta_hs", result.delta_harmful_score)
+    metrics |= _estimate_metrics("durability", result.durability)
+    metrics |= {f"hs_seed_{seed}": value for seed, value in scores.seeds.per_seed.items()}
+    metrics["hs_seed_std"] = scores.seeds.std
+    if result.similarity is not None:
+        for stat in ("mean", "p90", "p99", "share_above"):
+            metrics[f"similarity_{stat}"] = float(getattr(result.similarity, stat))
+    plan = result.plan
+    metrics |= {
+        "generations_spent": plan.generations_spent,
+        "generations_saved": plan.generations_saved,
+        "wall_seconds": result.seconds.get("total", 0.0),
+    }
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def log_check(
+    result: CheckResult,
+    out_dir: Path,
+    *,
+    tracking_uri: str,
+    experiment: str,
+    force: bool = False,
+    extra_tags: Mapping[str, str] | None = None,
+) -> tuple[str, bool]:
+    """Log the run (or find the earlier one with the same inputs); returns (run id, reused)."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    key = inputs_sha(result)
+    with mlflow_errors(tracking_uri):
+        client = MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        if not force:
+            earlier = client.search_runs(
+                [experiment_id], f"tags.`{INPUTS_TAG}` = '{key}'", max_results=1
+            )
+            if earlier:
+                return earlier[0].info.run_id, True
+        tags = {
+            INPUTS_TAG: key,
+            "gate.verdict": result.verdict.decision.value,
+            "gate.model_fingerprint": result.candidate.fingerprint,
+            "gate.config_sha": result.config_sha256,
+            "gate.version": __version__,
+            **(extra_tags or {}),
+        }
+        run = client.create_run(experiment_id, tags=tags, run_name=f"gate-{key[:8]}")
+        run_id = run.info.run_id
+        params = flatten(result.config, "config.") | {
+            "candidate_fingerprint": result.candidate.fingerprint,
+            "base_fingerprint": result.base.fingerprint if result.base else "",
+            "benchmark_sha256": result.benchmark.sha256,
+            "benchmark_selection_sha256": result.benchmark.selection_sha256,
+            "gate_version": __version__,
+        }
+        items = [Param(_name(k), v[:6000]) for k, v in params.items()]
+        for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+            client.log_batch(run_id, params=items[start : start + 100])
+        client.log_batch(
+            run_id,
+            metrics=[Metric(name, value, 0, 0) for name, value in metrics_of(result).items()],
+            tags=[RunTag("gate.stop_reason", result.plan.stop_reason)],
+        )
+        for name in ("result.json", "report.md", "report.html", "generations.jsonl", "junit.xml"):
+            if (out_dir / name).is_file():
+                client.log_artifact(run_id, str(out_dir / name))
+        client.set_terminated(run_id)
+    return run_id, False
+
+
+def tag_version(
+    result: CheckResult,
+    run_id: str,
+    *,
+    tracking_uri: str,
+    model: str,
+    version: str | None,
+    register: bool,
+) -> str:
+    """Tag a registered model version (creating it with `register`) with the gate's record."""
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_errors(tracking_uri):
+        client = MlflowClient(tracking_uri)
+        if register:
+            try:
+                client.get_registered_model(model)
+            except Exception:
+                client.create_registered_model(model)
+            created = client.create_model_version(
+                model, f"runs:/{run_id}/checkpoint", run_id=run_id
+            )
+            version = created.version
+        if version is None:
+            raise InfraError("a registry version is needed: pass --version V or --register")
+        tags = {
+            "safety_gate.verdict": result.verdict.decision.value,
+            "safety_gate.hs": f"{result.scores.harmful_score.value:.4f}",
+            "safety_gate.run_id": run_id,
+            "safety_gate.fingerprint": result.candidate.fingerprint,
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(model, str(version), key, value)
+    return str(version)
+
+
+def promote(
+    *, tracking_uri: str, model: str, version: str, alias: str, fingerprint: str
+) -> tuple[bool, str]:
+    """Move `alias` to the version only if its verdict is PASS and its fingerprint matches."""
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_errors(tracking_uri):
+        client = MlflowClient(tracking_uri)
+        tags = client.get_model_version(model, version).tags
+        verdict = tags.get("safety_gate.verdict")
+        recorded = tags.get("safety_gate.fingerprint")
+        if verdict != "PASS":
+            return False, f"{model} version {version} has verdict {verdict or 'none recorded'}"
+        if recorded != fingerprint:
+            return False, (
+                f"{model} version {version} was gated as {str(recorded)[:12]}, "
+                f"not {fingerprint[:12]}: the checkpoint changed since the check"
+            )
+        client.set_registered_model_alias(model, alias, version)
+    return True, f"{model}@{alias} -> version {version}"
