@@ -541,8 +541,8 @@ def _track(
     force: bool,
     version: str | None,
     register: bool,
-) -> str:
-    """Log the run to MLflow and tag the registry version; returns the run id."""
+) -> tuple[str, str | None]:
+    """Log the run to MLflow and tag the registry version; returns the run id and a link."""
     from gate.tracking import log_check, tag_version
 
     uri = (
@@ -577,7 +577,28 @@ def _track(
             result, run_id, tracking_uri=uri, model=model, version=version, register=register
         )
         click.echo(f"tagged {model} version {tagged} with the verdict", err=True)
-    return run_id
+    link = tags.get("gate.github_run_url")
+    if link is None and uri.startswith(("http://", "https://")):
+        link = f"{uri.rstrip('/')}/#/runs/{run_id}"
+    return run_id, link
+
+
+def _notify_slack(
+    variable: str, result: CheckResult, run_url: str | None, version: str | None
+) -> None:
+    """Post the BLOCK to Slack; a failed delivery is reported but does not change the verdict."""
+    from gate.slack import build_message, send
+
+    webhook = os.environ.get(variable)
+    if not webhook:
+        click.echo(f"warning: ${variable} is not set; no Slack message sent", err=True)
+        return
+    try:
+        send(webhook, build_message(result, run_url=run_url, model_version=version))
+    except GateError as exc:
+        click.echo(f"warning: {exc}", err=True)
+        return
+    click.echo("posted the verdict to Slack", err=True)
 
 
 def _publish_to_github(out_dir: Path, result: CheckResult, run_id: str = "") -> None:
@@ -770,13 +791,15 @@ def check_command(
         raise
     write_check(out_dir, outcome)
     result = outcome.result
-    run_id = ""
+    run_id, run_url = "", None
     if config.tracking.enabled:
         try:
-            run_id = _track(config, result, out_dir, force, model_version, register)
+            run_id, run_url = _track(config, result, out_dir, force, model_version, register)
         except GateError as exc:  # unrecorded means undecided: never PASS
             write_verdict(out_dir, Verdict.failed(str(exc)))
             raise
+    if result.verdict.decision is Decision.BLOCK and config.slack.webhook_env:
+        _notify_slack(config.slack.webhook_env, result, run_url, model_version)
     Console().print(verdict_table(result.verdict))
     click.echo(check_summary(result))
     _publish_to_github(out_dir, result, run_id)

@@ -105,6 +105,12 @@ class TrackingSection(_Section):
     registered_model: str | None = None
 
 
+class SlackSection(_Section):
+    """Slack on BLOCK. The webhook URL is a secret, so the config names the variable holding it."""
+
+    webhook_env: str | None = None
+
+
 class OutputsSection(_Section):
     dir: str = "gate-out"
     cache_dir: str = DEFAULT_CACHE_DIR
@@ -123,6 +129,7 @@ class GateConfig(_Section):
     policy: Policy = Field(default_factory=Policy)
     early_stopping: EarlyStoppingSection = Field(default_factory=EarlyStoppingSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
+    slack: SlackSection = Field(default_factory=SlackSection)
     outputs: OutputsSection = Field(default_factory=OutputsSection)
 
     def sha256(self) -> str:
@@ -250,6 +257,10 @@ enabled = true
 experiment = "safety-gate"
 # uri = "http://mlflow.internal:5000"
 # registered_model = "my-finetune"   # tag registry versions with the verdict
+
+[slack]
+# On BLOCK, post to the Slack incoming webhook whose URL is in this environment variable.
+# webhook_env = "SLACK_WEBHOOK_URL"
 
 [outputs]
 dir = "gate-out"

@@ -1,0 +1,85 @@
+"""Slack on BLOCK: a Block Kit message through an incoming webhook, with retries.
+
+The webhook URL is a secret: it is read from the environment variable the config names, passed
+straight to slack_sdk, and never printed, logged, written to a report or logged to MLflow. Errors
+describe the failure without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gate.check import CheckResult
+from gate.errors import InfraError
+
+
+def build_message(
+    result: CheckResult, *, run_url: str | None, model_version: str | None
+) -> dict[str, Any]:
+    """Fallback text and Block Kit blocks: verdict, model, version, failing rules, run link."""
+    verdict = result.verdict.decision.value
+    model = result.candidate.spec + (f" (version {model_version})" if model_version else "")
+    failing = [rule.line() for rule in result.verdict.rules if not rule.passed]
+    text = f"safety-gate {verdict}: {model}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"safety-gate: {verdict}"}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*Model*\n`{model}`"},
+                {"type": "mrkdwn", "text": f"*Fingerprint*\n`{result.candidate.fingerprint[:12]}`"},
+                {"type": "mrkdwn", "text": f"*Benchmark*\n{result.benchmark.name}"},
+                {
+                    "type": "mrkdwn",
+                    "text": f"*Harmful score*\n{result.scores.harmful_score.value:.3f}",
+                },
+            ],
+        },
+    ]
+    if failing:
+        lines = "\n".join(f"• {line}" for line in failing[:10])
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*Failing rules*\n{lines}"}}
+        )
+    if run_url:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open the run"},
+                        "url": run_url,
+                    },
+                ],
+            }
+        )
+    return {"text": text, "blocks": blocks}
+
+
+def send(webhook_url: str, message: dict[str, Any], *, retries: int = 3, timeout: int = 10) -> None:
+    """Post the message; 429 (honouring Retry-After) and 5xx are retried by slack_sdk."""
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.webhook import WebhookClient
+
+    client = WebhookClient(
+        webhook_url,
+        timeout=timeout,
+        retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=retries),
+            ServerErrorRetryHandler(max_retry_count=retries),
+            ConnectionErrorRetryHandler(max_retry_count=retries),
+        ],
+    )
+    try:
+        response = client.send(text=message["text"], blocks=message["blocks"])
+    except Exception as exc:  # never let the URL reach a message: name the error type only
+        raise InfraError(f"Slack delivery failed: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise InfraError(
+            f"Slack delivery failed: HTTP {response.status_code} after {retries} retries"
+        )
