@@ -31,6 +31,9 @@ test: lint typecheck unit
 lint: $(STAMP)
 	$(BIN)/ruff check gate tests bench
 	$(BIN)/ruff format --check gate tests bench
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows action.yml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -258,6 +258,7 @@ class CheckOutcome:
 
     result: CheckResult
     subjects: list[Subject]
+    config: GateConfig
 
 
 def measurements_of(
@@ -330,7 +331,7 @@ def run_check(
             seconds,
             started,
         )
-    return CheckOutcome(result, subjects)
+    return CheckOutcome(result, subjects, config)
 
 
 @dataclass(frozen=True)

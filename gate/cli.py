@@ -15,7 +15,7 @@ from gate import __version__
 from gate.errors import ExitCode, GateError
 
 if TYPE_CHECKING:
-    from gate.check import CheckResult
+    from gate.check import CheckOutcome, CheckResult
     from gate.config import GateConfig
     from gate.embed import EmbeddingCache
     from gate.examples import Fields
@@ -534,6 +534,41 @@ def select_command(
     )
 
 
+def _publish(
+    config: GateConfig,
+    outcome: CheckOutcome,
+    out_dir: Path,
+    force: bool,
+    version: str | None,
+    register: bool,
+) -> None:
+    """After a decision: reports, MLflow, registry, Slack, GitHub; then exit 0 (PASS) or 1."""
+    from rich.console import Console
+
+    from gate.errors import GateError
+    from gate.policy import Decision, Verdict
+    from gate.report import check_summary, verdict_table, write_check, write_verdict
+
+    write_check(out_dir, outcome)
+    result = outcome.result
+    run_id, run_url, where = "", None, ""
+    if config.tracking.enabled:
+        try:
+            run_id, run_url, where = _track(config, result, out_dir, force, version, register)
+        except GateError as exc:  # unrecorded means undecided: never PASS
+            write_verdict(out_dir, Verdict.failed(str(exc)))
+            raise
+    if result.verdict.decision is Decision.BLOCK and config.slack.webhook_env:
+        _notify_slack(config.slack.webhook_env, result, run_url, version)
+    Console().print(verdict_table(result.verdict))
+    click.echo(check_summary(result))
+    _publish_to_github(out_dir, result, run_id)
+    click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
+    if where:
+        click.echo(where, err=True)
+    click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
+
+
 def _track(
     config: GateConfig,
     result: CheckResult,
@@ -541,8 +576,8 @@ def _track(
     force: bool,
     version: str | None,
     register: bool,
-) -> tuple[str, str | None]:
-    """Log the run to MLflow and tag the registry version; returns the run id and a link."""
+) -> tuple[str, str | None, str]:
+    """Log to MLflow and tag the registry version; returns the run id, a link, and where it is."""
     from gate.tracking import log_check, tag_version
 
     uri = (
@@ -566,11 +601,9 @@ def _track(
         force=force,
         extra_tags=tags,
     )
-    click.echo(
-        f"MLflow run {run_id} ({'reused: same inputs' if reused else 'logged'}) at {uri}", err=True
-    )
+    where = f"MLflow run {run_id} ({'reused: same inputs' if reused else 'logged'}) at {uri}"
     if uri.startswith("sqlite:"):
-        click.echo(f"open it with: mlflow ui --backend-store-uri {uri}", err=True)
+        where += f"\nopen it with: mlflow ui --backend-store-uri {uri}"
     model = config.tracking.registered_model
     if model and (version or register):
         tagged = tag_version(
@@ -580,7 +613,7 @@ def _track(
     link = tags.get("gate.github_run_url")
     if link is None and uri.startswith(("http://", "https://")):
         link = f"{uri.rstrip('/')}/#/runs/{run_id}"
-    return run_id, link
+    return run_id, link, where
 
 
 def _notify_slack(
@@ -743,13 +776,12 @@ def check_command(
     temperatures with early stopping, computes intervals and applies the policy. Writes
     result.json, report.md, verdict.json and generations.jsonl.
     """
-    from rich.console import Console
 
     from gate.check import StageError, run_check
     from gate.config import load_config
     from gate.errors import GateError
-    from gate.policy import Decision, Verdict
-    from gate.report import check_summary, verdict_table, write_check, write_verdict
+    from gate.policy import Verdict
+    from gate.report import write_verdict
 
     if config_path is None and Path("gate.toml").is_file():
         config_path = Path("gate.toml")
@@ -789,22 +821,7 @@ def check_command(
         if isinstance(cause, GateError):  # keep its exit code (2 for bad input), name the stage
             raise type(cause)(f"{exc.stage}: {cause.message}", hint=cause.hint) from cause
         raise
-    write_check(out_dir, outcome)
-    result = outcome.result
-    run_id, run_url = "", None
-    if config.tracking.enabled:
-        try:
-            run_id, run_url = _track(config, result, out_dir, force, model_version, register)
-        except GateError as exc:  # unrecorded means undecided: never PASS
-            write_verdict(out_dir, Verdict.failed(str(exc)))
-            raise
-    if result.verdict.decision is Decision.BLOCK and config.slack.webhook_env:
-        _notify_slack(config.slack.webhook_env, result, run_url, model_version)
-    Console().print(verdict_table(result.verdict))
-    click.echo(check_summary(result))
-    _publish_to_github(out_dir, result, run_id)
-    click.echo(f"wrote {out_dir / 'report.md'} and {out_dir / 'result.json'}", err=True)
-    click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
+    _publish(config, outcome, out_dir, force, model_version, register)
 
 
 @cli.command("promote")
@@ -846,6 +863,12 @@ def promote_command(
 @click.argument(
     "folders", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
 )
+@click.option("--tracking-uri", help="MLflow tracking URI (as for `gate check`).")
+@click.option("--no-tracking", is_flag=True, help="Do not log to MLflow.")
+@click.option("--force", is_flag=True, help="Log a new MLflow run even if these inputs have one.")
+@click.option("--registered-model", help="Registered model whose version gets the verdict tags.")
+@click.option("--version", "model_version", help="That model's version to tag.")
+@click.option("--register", is_flag=True, help="Register the checkpoint as a new version.")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -853,12 +876,19 @@ def promote_command(
     show_default=True,
     help="Folder for result.json, report.md, verdict.json.",
 )
-def merge_command(folders: tuple[Path, ...], out: Path) -> None:
+def merge_command(
+    folders: tuple[Path, ...],
+    tracking_uri: str | None,
+    no_tracking: bool,
+    force: bool,
+    registered_model: str | None,
+    model_version: str | None,
+    register: bool,
+    out: Path,
+) -> None:
     """Combine the outputs of `gate eval --shard i/n` and decide. Exit codes as `gate check`."""
-    from rich.console import Console
-
-    from gate.policy import Decision, Verdict
-    from gate.report import check_summary, verdict_table, write_check, write_verdict
+    from gate.policy import Verdict
+    from gate.report import write_verdict
     from gate.shards import merge
 
     try:
@@ -866,12 +896,19 @@ def merge_command(folders: tuple[Path, ...], out: Path) -> None:
     except Exception as exc:
         write_verdict(out, Verdict.failed(str(exc)))
         raise
-    write_check(out, outcome)
-    Console().print(verdict_table(outcome.result.verdict))
-    click.echo(check_summary(outcome.result))
-    _publish_to_github(out, outcome.result)
-    decision = outcome.result.verdict.decision
-    click.get_current_context().exit(0 if decision is Decision.PASS else 1)
+    tracking = outcome.config.tracking.model_copy(
+        update={
+            k: v
+            for k, v in {
+                "uri": tracking_uri,
+                "registered_model": registered_model,
+                "enabled": False if no_tracking else None,
+            }.items()
+            if v is not None
+        }
+    )
+    config = outcome.config.model_copy(update={"tracking": tracking})
+    _publish(config, outcome, out, force, model_version, register)
 
 
 def main() -> None:

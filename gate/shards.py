@@ -200,4 +200,4 @@ def merge(folders: Sequence[Path], *, log: Callable[[str], None]) -> CheckOutcom
             {},
             started,
         )
-    return CheckOutcome(result, subjects)
+    return CheckOutcome(result, subjects, config)
