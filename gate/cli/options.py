@@ -1,0 +1,104 @@
+"""Flags shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from gate.cli.app import DEFAULT_CACHE_DIR
+
+if TYPE_CHECKING:
+    from gate.embed import EmbeddingCache
+    from gate.examples import Fields
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cache_options(command: F) -> F:
+    """--cache-dir, shared by every command that loads models or embeds text."""
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_CACHE_DIR,
+        show_default=True,
+        envvar="GATE_CACHE_DIR",
+        help="Where converted GGUF weights, file hashes and embeddings are kept.",
+    )(command)
+
+
+def field_options(command: F) -> F:
+    """Where the conversation is in each record of a dataset."""
+    for option in reversed(
+        [
+            click.option("--prompt-field", default="prompt", show_default=True),
+            click.option("--response-field", default="response", show_default=True),
+            click.option(
+                "--messages-field",
+                default="messages",
+                show_default=True,
+                help="Chat messages list; used instead of prompt/response when present.",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def fields_from(prompt_field: str, response_field: str, messages_field: str) -> Fields:
+    from gate.examples import Fields
+
+    return Fields(prompt=prompt_field, response=response_field, messages=messages_field)
+
+
+def open_cache(cache_dir: Path, enabled: bool) -> EmbeddingCache | None:
+    from gate.embed import EmbeddingCache
+
+    return EmbeddingCache(cache_dir / "embeddings.sqlite") if enabled else None
+
+
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Compute everything again; neither read nor write cached generations or embeddings.",
+)
+
+
+def csv_numbers(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return [kind(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+
+    return parse
+
+
+def tracking_options(command: F) -> F:
+    """MLflow and registry flags of `gate check` and `gate merge`."""
+    for option in reversed(
+        [
+            click.option(
+                "--tracking-uri",
+                help="MLflow tracking URI [default: [tracking] uri, MLFLOW_TRACKING_URI, "
+                "or sqlite in the outputs folder].",
+            ),
+            click.option("--no-tracking", is_flag=True, help="Do not log to MLflow."),
+            click.option(
+                "--force", is_flag=True, help="Log a new MLflow run even if these inputs have one."
+            ),
+            click.option(
+                "--registered-model", help="Registered model whose version gets the verdict tags."
+            ),
+            click.option("--version", "model_version", help="That model's version to tag."),
+            click.option(
+                "--register", is_flag=True, help="Register the checkpoint as a new version."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command

@@ -1,0 +1,265 @@
+"""`gate index build`, `gate similarity` and `gate select`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gate.cli.app import cli
+from gate.cli.options import (
+    F,
+    cache_options,
+    field_options,
+    fields_from,
+    no_cache_option,
+    open_cache,
+)
+
+if TYPE_CHECKING:
+    from gate.index import LoadedIndex
+    from gate.similarity import SimilarityResult
+
+
+@cli.group("index")
+def index_group() -> None:
+    """Build FAISS indexes over safety-alignment data."""
+
+
+@index_group.command("build")
+@click.option("--alignment", required=True, help="Alignment data: .jsonl/.csv or hf:owner/name.")
+@click.option(
+    "--embedder",
+    default="minilm",
+    show_default=True,
+    help="minilm (fast, packaged) or hidden-state (the paper's; needs --model).",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Base model for the hidden-state embedder (folder, .gguf, hub id, embedded:).",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["auto", "flat", "hnsw", "ivf"]),
+    default="auto",
+    show_default=True,
+    help="auto: exact search up to 50,000 rows, IVF above.",
+)
+@field_options
+@cache_options
+@no_cache_option
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Index folder to write.",
+)
+def index_build_command(
+    alignment: str,
+    embedder: str,
+    model: str | None,
+    kind: str,
+    prompt_field: str,
+    response_field: str,
+    messages_field: str,
+    cache_dir: Path,
+    no_cache: bool,
+    out: Path,
+) -> None:
+    """Embed the alignment set and build a searchable index with a checksummed manifest."""
+    from gate.embed import make_embedder
+    from gate.examples import load_examples
+    from gate.index import build_index
+    from gate.models import ModelSpec
+
+    fields = fields_from(prompt_field, response_field, messages_field)
+    examples = load_examples(alignment, fields)
+    click.echo(f"alignment {alignment}: {len(examples.examples)} examples", err=True)
+    spec = ModelSpec(model=model, cache_dir=cache_dir) if model else None
+    chosen = make_embedder(embedder, cache_dir=cache_dir, model=spec)
+    manifest = build_index(
+        examples,
+        chosen,
+        open_cache(cache_dir, not no_cache),
+        out=out,
+        fields=fields,
+        kind=kind,
+        model=model,
+    )
+    click.echo(
+        f"built {manifest.kind} index of {manifest.rows} rows x {manifest.dim} "
+        f"({manifest.embedder_id}) in {manifest.build_seconds:.1f}s: {out}"
+    )
+
+
+def _similarity_options(command: F) -> F:
+    for option in reversed(
+        [
+            click.option(
+                "--index",
+                "index_dir",
+                required=True,
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Folder written by `gate index build`.",
+            ),
+            click.option(
+                "--finetune", required=True, help="Fine-tuning data: .jsonl/.csv or hf:owner/name."
+            ),
+            click.option(
+                "--model",
+                default=None,
+                help="Base model for a hidden-state index [default: the one it was built with].",
+            ),
+            field_options,
+            cache_options,
+            no_cache_option,
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _run_similarity(
+    index_dir: Path,
+    finetune: str,
+    model: str | None,
+    prompt_field: str,
+    response_field: str,
+    messages_field: str,
+    cache_dir: Path,
+    no_cache: bool,
+    **scoring: Any,
+) -> tuple[LoadedIndex, SimilarityResult]:
+    """The similarity run both `similarity` and `select` start from, built from shared flags."""
+    from gate.index import load_index
+    from gate.similarity import run_similarity
+
+    loaded = load_index(index_dir)
+    result = run_similarity(
+        loaded,
+        finetune,
+        fields=fields_from(prompt_field, response_field, messages_field),
+        cache_dir=cache_dir,
+        cache=open_cache(cache_dir, not no_cache),
+        model=model,
+        **scoring,
+    )
+    return loaded, result
+
+
+@cli.command("similarity")
+@_similarity_options
+@click.option(
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Alignment neighbours listed per fine-tuning example.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(-1.0, 1.0),
+    default=0.7,
+    show_default=True,
+    help="Cosine at or above which an example counts as highly similar.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for similarity.json.",
+)
+def similarity_command(
+    index_dir: Path,
+    finetune: str,
+    model: str | None,
+    prompt_field: str,
+    response_field: str,
+    messages_field: str,
+    cache_dir: Path,
+    no_cache: bool,
+    top_k: int,
+    threshold: float,
+    out: Path,
+) -> None:
+    """Score how similar fine-tuning data is to the safety-alignment data.
+
+    High similarity predicts that fine-tuning will erode the guardrails (Hsiung et al. 2025).
+    """
+    from rich.console import Console
+
+    from gate.files import atomic_open
+    from gate.report import print_similarity
+
+    _, result = _run_similarity(
+        index_dir,
+        finetune,
+        model,
+        prompt_field,
+        response_field,
+        messages_field,
+        cache_dir,
+        no_cache,
+        top_k=top_k,
+        threshold=threshold,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out / "similarity.json") as handle:
+        handle.write(result.to_json())
+    print_similarity(result, Console())
+    click.echo(f"wrote {out / 'similarity.json'}", err=True)
+
+
+@cli.command("select")
+@_similarity_options
+@click.option("--low", type=click.IntRange(min=1), help="Take the K least similar examples.")
+@click.option("--high", type=click.IntRange(min=1), help="Take the K most similar examples.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSONL file for the selected alignment records.",
+)
+def select_command(
+    index_dir: Path,
+    finetune: str,
+    model: str | None,
+    prompt_field: str,
+    response_field: str,
+    messages_field: str,
+    cache_dir: Path,
+    no_cache: bool,
+    low: int | None,
+    high: int | None,
+    out: Path,
+) -> None:
+    """Write the alignment examples least (--low) or most (--high) similar to the fine-tuning data.
+
+    Aligning on the least similar subset made later fine-tuning erode safety less (Hsiung et al.
+    2025). Records are written as they were read, ready for an alignment run.
+    """
+    if (low is None) == (high is None):
+        raise click.UsageError("pass exactly one of --low K or --high K")
+    from gate.examples import write_records
+    from gate.similarity import select
+
+    loaded, result = _run_similarity(
+        index_dir,
+        finetune,
+        model,
+        prompt_field,
+        response_field,
+        messages_field,
+        cache_dir,
+        no_cache,
+    )
+    lowest = low is not None
+    rows = select(result, low or high or 0, lowest=lowest)
+    write_records(out, [loaded.examples[row] for row in rows])
+    scores = [result.alignment_scores[row].max_cosine for row in rows]
+    click.echo(
+        f"wrote {len(rows)} {'least' if lowest else 'most'} similar alignment examples "
+        f"(max cosine {min(scores):.3f} to {max(scores):.3f}) to {out}"
+    )
