@@ -37,6 +37,14 @@ def mlflow_errors(uri: str) -> Iterator[None]:
         ) from exc
 
 
+def local_artifact_root(tracking_uri: str) -> str | None:
+    """For `sqlite:///path/to/db`, the folder `mlartifacts` beside the database; else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (database.parent / "mlartifacts").resolve().as_uri()
+
+
 def _name(text: str) -> str:
     """A metric or param key MLflow accepts."""
     return _UNSAFE.sub("_", text)
@@ -103,7 +111,11 @@ def log_check(
     force: bool = False,
     extra_tags: Mapping[str, str] | None = None,
 ) -> tuple[str, bool]:
-    """Log the run (or find the earlier one with the same inputs); returns (run id, reused)."""
+    """Log the run (or find the earlier one with the same inputs); returns (run id, reused).
+
+    A new experiment in a local SQLite store keeps its artifacts beside the database: MLflow's
+    own default is ./mlruns under whatever directory the gate happens to run in.
+    """
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
@@ -111,7 +123,12 @@ def log_check(
     with mlflow_errors(tracking_uri):
         client = MlflowClient(tracking_uri)
         found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            experiment_id = client.create_experiment(
+                experiment, artifact_location=local_artifact_root(tracking_uri)
+            )
         if not force:
             earlier = client.search_runs(
                 [experiment_id], f"tags.`{INPUTS_TAG}` = '{key}'", max_results=1

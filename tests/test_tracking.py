@@ -204,4 +204,6 @@ def test_default_store_is_sqlite_in_the_outputs(
     result = CliRunner().invoke(cli, ["check", "--config", str(config)], env=env)
     assert result.exit_code == 1, result.stderr
     assert (tmp_path / "out" / "mlflow.db").is_file()
+    assert (tmp_path / "out" / "mlartifacts").is_dir()
+    assert not (tmp_path / "mlruns").exists()  # nothing lands in the working directory
     assert "open it with: mlflow ui --backend-store-uri sqlite:///" in result.stderr
