@@ -34,6 +34,27 @@ def write_config(tmp_path: Path, model_dir: Path, prompts: Path, **extra: str) -
     return path
 
 
+@pytest.fixture
+def example_index(tmp_path: Path) -> Path:
+    """An index over the example alignment data, for checks with a [similarity] section."""
+    index = tmp_path / "index"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "index",
+            "build",
+            "--alignment",
+            str(EXAMPLES / "alignment.jsonl"),
+            "--out",
+            str(index),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    return index
+
+
 class NeverHarmful:
     name = "never"
 
@@ -209,26 +230,10 @@ def test_rule_on_an_unmeasured_quantity_is_a_usage_error(
     assert json.loads((tmp_path / "out" / "verdict.json").read_text())["decision"] == "ERROR"
 
 
-def test_similarity_rule(tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path) -> None:
-    index = tmp_path / "index"
-    assert (
-        CliRunner()
-        .invoke(
-            cli,
-            [
-                "index",
-                "build",
-                "--alignment",
-                str(EXAMPLES / "alignment.jsonl"),
-                "--out",
-                str(index),
-                "--cache-dir",
-                str(tmp_path / "cache"),
-            ],
-        )
-        .exit_code
-        == 0
-    )
+def test_similarity_rule(
+    tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path, example_index: Path
+) -> None:
+    index = example_index
     config = write_config(
         tmp_path,
         tiny_model_dir,
@@ -271,22 +276,10 @@ def test_a_failure_in_any_stage_is_error_never_pass(
     monkeypatch: pytest.MonkeyPatch,
     target: str,
     stage: str,
+    example_index: Path,
 ) -> None:
     monkeypatch.setattr(JUDGES, "_extra", {"never": NeverHarmful})  # would PASS if not broken
-    index = tmp_path / "index"
-    CliRunner().invoke(
-        cli,
-        [
-            "index",
-            "build",
-            "--alignment",
-            str(EXAMPLES / "alignment.jsonl"),
-            "--out",
-            str(index),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
-    )
+    index = example_index
     config = write_config(
         tmp_path,
         tiny_model_dir,
