@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,6 +22,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 DEFAULT_CACHE_DIR = "~/.cache/safety-gate"
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -149,8 +150,13 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def validate(raw: dict[str, Any], source: str) -> GateConfig:
     """Validate merged settings; the first problem becomes one InputError naming its key."""
+    return validate_as(GateConfig, raw, source)
+
+
+def validate_as(model: type[M], raw: dict[str, Any], source: str) -> M:
+    """Validate `raw` as `model`; the first problem becomes one InputError naming its key."""
     try:
-        return GateConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")

@@ -7,10 +7,18 @@ describe the failure without it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from gate.check import CheckResult
 from gate.errors import InfraError
+
+# slack_sdk logs each retry with the full request URL, which for a webhook is the secret; its
+# client gets a logger of its own that records nothing.
+_SDK_LOG = logging.getLogger("gate.slack.sdk")
+_SDK_LOG.addHandler(logging.NullHandler())
+_SDK_LOG.setLevel(logging.CRITICAL + 1)
+_SDK_LOG.propagate = False
 
 
 def build_message(
@@ -69,6 +77,7 @@ def send(webhook_url: str, message: dict[str, Any], *, retries: int = 3, timeout
     client = WebhookClient(
         webhook_url,
         timeout=timeout,
+        logger=_SDK_LOG,
         retry_handlers=[
             RateLimitErrorRetryHandler(max_retry_count=retries),
             ServerErrorRetryHandler(max_retry_count=retries),

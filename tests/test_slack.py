@@ -3,53 +3,21 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from gate.cli import cli
+from tests.servers import Recorder
 from tests.test_check import write_config
-
-
-class Recorder:
-    """Webhook stand-in: records every request and plays back a list of status codes."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.requests: list[dict[str, Any]] = []
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                recorder.requests.append({"path": self.path, "body": json.loads(body)})
-                status = recorder.statuses.pop(0) if recorder.statuses else 200
-                self.send_response(status)
-                if status == 429:
-                    self.send_header("Retry-After", "1")
-                self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"rate_limited")
-
-            def log_message(self, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/SECRET42"
 
 
 @pytest.fixture
 def webhook() -> Iterator[Recorder]:
-    recorder = Recorder([429])
-    thread = threading.Thread(target=recorder.server.serve_forever, daemon=True)
-    thread.start()
-    yield recorder
-    recorder.server.shutdown()
-    thread.join(timeout=10)
+    with Recorder([429]) as recorder:
+        yield recorder
 
 
 def test_block_posts_once_after_a_429_and_never_shows_the_url(
@@ -82,19 +50,13 @@ def test_block_posts_once_after_a_429_and_never_shows_the_url(
 def test_failed_delivery_is_a_warning_not_a_different_verdict(
     tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path
 ) -> None:
-    recorder = Recorder([500] * 10)
-    thread = threading.Thread(target=recorder.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        config = write_config(
-            tmp_path, tiny_model_dir, prompts_csv, slack='webhook_env = "TEST_SLACK_WEBHOOK"'
-        )
+    config = write_config(
+        tmp_path, tiny_model_dir, prompts_csv, slack='webhook_env = "TEST_SLACK_WEBHOOK"'
+    )
+    with Recorder([500] * 10) as recorder:
         result = CliRunner().invoke(
             cli, ["check", "--config", str(config)], env={"TEST_SLACK_WEBHOOK": recorder.url}
         )
-    finally:
-        recorder.server.shutdown()
-        thread.join(timeout=10)
     assert result.exit_code == 1
     assert "warning: Slack delivery failed: HTTP 500 after 3 retries" in result.stderr
     assert len(recorder.requests) == 4 and "SECRET42" not in result.stderr

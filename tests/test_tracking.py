@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,58 +12,20 @@ from click.testing import CliRunner, Result
 
 from gate.cli import cli
 from gate.judges import JUDGES
+from tests.servers import MlflowServer, free_port
 from tests.test_check import NeverHarmful, write_config
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    mlflow = Path(sys.executable).with_name("mlflow")
-    server = subprocess.Popen(
-        [
-            str(mlflow),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root / 'db.sqlite'}",
-            "--default-artifact-root",
-            str(root / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=root,
-    )
-    uri = f"http://127.0.0.1:{port}"
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    server.start()
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not start")
-            time.sleep(0.5)
-        yield uri
+        yield server.uri
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def _check(config: Path, uri: str, *extra: str, env: dict[str, str] | None = None) -> Result:
@@ -189,7 +146,7 @@ def test_unreachable_mlflow_is_exit_3_never_pass(
 ) -> None:
     monkeypatch.setattr(JUDGES, "_extra", {"never": NeverHarmful})  # would PASS
     config = _tracked(tmp_path, tiny_model_dir, many_prompts, judge='name = "never"')
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     result = _check(config, dead)
     assert result.exit_code == 3, result.stderr
     assert f"error: MLflow at {dead} failed" in result.stderr

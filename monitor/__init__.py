@@ -1,0 +1,1 @@
+"""gate-monitor: the gate's published scores as Prometheus metrics, and Slack alerts on them."""
