@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint typecheck unit bench lock clean
+.PHONY: demo test lint typecheck servers unit bench lock clean
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/embedded.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,17 +26,33 @@ demo: $(STAMP)
 	@# A 135M model is expected to be blocked: exit 1 (BLOCK) is the demo working; 2 or 3 fail it.
 	$(BIN)/gate check --config examples/gate.toml || [ $$? -eq 1 ]
 
-test: lint typecheck unit
+test: lint typecheck servers unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gate tests bench
-	$(BIN)/ruff format --check gate tests bench
+	$(BIN)/ruff check gate monitor tests bench
+	$(BIN)/ruff format --check gate monitor tests bench
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/zizmor --offline --quiet .github/workflows action.yml
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# Debian's prometheus (promtool) and prometheus-alertmanager (amtool) for the monitor's server
+# tests. Installed where we are root with apt; elsewhere those tests skip, except under CI=true.
+SERVER_PACKAGES := prometheus prometheus-alertmanager
+APT := DEBIAN_FRONTEND=noninteractive apt-get -qq -o=Dpkg::Use-Pty=0
+servers:
+	@if command -v prometheus >/dev/null && command -v amtool >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's $(SERVER_PACKAGES)"; \
+		$(APT) install -y --no-install-recommends $(SERVER_PACKAGES) >/dev/null \
+		|| { $(APT) update && $(APT) install -y --no-install-recommends $(SERVER_PACKAGES) >/dev/null; }; \
+	else \
+		echo "prometheus is not installed and this is not root: the monitor's server tests will skip"; \
+	fi
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -45,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/generate.py
 	$(BIN)/python bench/similarity.py
 	$(BIN)/python bench/early_stop.py
+	$(BIN)/python bench/monitor.py
 
 # Re-pin every dependency: resolve afresh (ignoring the old pins), then freeze what was installed.
 lock:

@@ -359,3 +359,15 @@ def test_probe_exports_a_rolling_harmful_ratio(tmp_path: Path) -> None:
         assert registry.get_sample_value("safety_gate_probe_harmful_ratio", exported) == 0.5
     finally:
         chat.httpd.shutdown()
+
+
+@pytest.mark.parametrize("name", ["monitor.example.toml", "monitor.compose.toml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    path = Path(__file__).resolve().parents[1] / "monitor" / name
+    result = CliRunner().invoke(
+        cli,
+        ["check-config", "--config", str(path)],
+        env={"SLACK_WEBHOOK_URL": "https://hooks.example/x", "MLFLOW_TRACKING_URI": "http://m"},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "ok (" in result.stdout and "hooks.example" not in result.output
