@@ -130,7 +130,11 @@ def load_monitor_config(path: Path) -> MonitorConfig:
             f"config file not found: {path}", hint="start from monitor/monitor.example.toml"
         )
     config = validate_as(MonitorConfig, read_toml(path), str(path))
-    config.tracking_uri()
+    uri = config.tracking_uri()
+    database = Path(uri.removeprefix("sqlite:///"))
+    if uri.startswith("sqlite:///") and not database.is_file():
+        # MLflow would create an empty store there, and the monitor would watch it forever.
+        raise InputError(f"{path}: no MLflow database at {database}", hint="check [mlflow] uri")
     for variable in (config.slack.webhook_env, config.probe.api_key_env if config.probe else None):
         if variable and not os.environ.get(variable):
             raise InputError(f"{path}: the environment variable {variable} is not set")

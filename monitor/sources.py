@@ -30,6 +30,7 @@ class MlflowSource:
         self.uri = uri
         self.settings = settings
         self.client = MlflowClient(uri)
+        self._missing: set[str] = set()
         self._parsed: dict[tuple[str, tuple[str, str] | None], VersionRecord] = {}
 
     def _registry(self) -> dict[str, tuple[str, str]]:
@@ -52,6 +53,10 @@ class MlflowSource:
             experiment = self.client.get_experiment_by_name(name)
             if experiment is not None:
                 ids.append(experiment.experiment_id)
+                self._missing.discard(name)
+            elif name not in self._missing:  # said once, not every poll
+                self._missing.add(name)
+                log.warning("no experiment %r at %s yet: no gate run logged there", name, self.uri)
         if not ids:
             return []
         runs: list[Any] = []

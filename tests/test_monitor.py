@@ -371,3 +371,11 @@ def test_shipped_configs_are_valid(name: str) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert "ok (" in result.stdout and "hooks.example" not in result.output
+
+
+def test_a_sqlite_store_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "monitor.toml"
+    path.write_text(f'[mlflow]\nuri = "sqlite:///{tmp_path / "typo.db"}"\n')
+    result = CliRunner().invoke(cli, ["serve", "--config", str(path)])
+    assert result.exit_code == 2 and "no MLflow database at" in result.stderr
+    assert not (tmp_path / "typo.db").exists()
