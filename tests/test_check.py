@@ -34,10 +34,9 @@ def write_config(tmp_path: Path, model_dir: Path, prompts: Path, **extra: str) -
     return path
 
 
-@pytest.fixture
-def example_index(tmp_path: Path) -> Path:
-    """An index over the example alignment data, for checks with a [similarity] section."""
-    index = tmp_path / "index"
+def build_example_index(folder: Path) -> Path:
+    """`gate index build` over the example alignment data, into `folder`/index."""
+    index = folder / "index"
     result = CliRunner().invoke(
         cli,
         [
@@ -48,11 +47,17 @@ def example_index(tmp_path: Path) -> Path:
             "--out",
             str(index),
             "--cache-dir",
-            str(tmp_path / "cache"),
+            str(folder / "cache"),
         ],
     )
     assert result.exit_code == 0, result.stderr
     return index
+
+
+@pytest.fixture
+def example_index(tmp_path: Path) -> Path:
+    """An index over the example alignment data, for checks with a [similarity] section."""
+    return build_example_index(tmp_path)
 
 
 class NeverHarmful:

@@ -31,7 +31,7 @@ from monitor.config import MonitorConfig
 from monitor.service import Monitor
 from monitor.sources import MlflowSource
 from tests.servers import MlflowServer, Recorder, free_port, http_ok, wait_until
-from tests.test_check import EXAMPLES, NeverHarmful, write_config
+from tests.test_check import EXAMPLES, NeverHarmful, build_example_index, write_config
 from tests.test_monitor import ChatServer
 
 pytestmark = pytest.mark.slow
@@ -64,21 +64,7 @@ def gate_runs(
 ) -> dict[str, str]:
     """Two real `gate check` runs registered as versions 1 (BLOCK) and 2 (PASS) of `tiny`."""
     work = tmp_path_factory.mktemp("gate-runs")
-    index = work / "index"
-    built = CliRunner().invoke(
-        gate_cli,
-        [
-            "index",
-            "build",
-            "--alignment",
-            str(EXAMPLES / "alignment.jsonl"),
-            "--out",
-            str(index),
-            "--cache-dir",
-            str(work / "cache"),
-        ],
-    )
-    assert built.exit_code == 0, built.stderr
+    index = build_example_index(work)
     prompts = work / "prompts.csv"
     prompts.write_text(
         "prompt,category\n"
