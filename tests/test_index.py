@@ -19,6 +19,7 @@ from gate.index import (
     read_manifest,
 )
 from gate.similarity import open_index_embedder
+from tests.test_check import build_example_index
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -67,23 +68,7 @@ def test_auto_kind() -> None:
 
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
-    out = tmp_path / "index"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "index",
-            "build",
-            "--alignment",
-            str(EXAMPLES / "alignment.jsonl"),
-            "--out",
-            str(out),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
-        catch_exceptions=False,
-    )
-    assert result.exit_code == 0, result.stderr
-    return out
+    return build_example_index(tmp_path)
 
 
 def test_build_writes_a_verifiable_manifest(built: Path) -> None:
