@@ -34,8 +34,8 @@ def write_config(tmp_path: Path, model_dir: Path, prompts: Path, **extra: str) -
     return path
 
 
-def build_example_index(folder: Path) -> Path:
-    """`gate index build` over the example alignment data, into `folder`/index."""
+def build_index(folder: Path, alignment: Path, *extra: str) -> Path:
+    """`gate index build` over `alignment` into `folder`/index, embeddings cached in the folder."""
     index = folder / "index"
     result = CliRunner().invoke(
         cli,
@@ -43,15 +43,21 @@ def build_example_index(folder: Path) -> Path:
             "index",
             "build",
             "--alignment",
-            str(EXAMPLES / "alignment.jsonl"),
+            str(alignment),
             "--out",
             str(index),
             "--cache-dir",
             str(folder / "cache"),
+            *extra,
         ],
     )
     assert result.exit_code == 0, result.stderr
     return index
+
+
+def build_example_index(folder: Path) -> Path:
+    """An index over the example alignment data."""
+    return build_index(folder, EXAMPLES / "alignment.jsonl")
 
 
 @pytest.fixture

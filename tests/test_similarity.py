@@ -12,6 +12,7 @@ from gate.cli import cli
 from gate.embed import EMBEDDERS
 from gate.examples import Example
 from gate.similarity import SimilarityResult, summarize
+from tests.test_check import build_index
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -41,30 +42,13 @@ def _similarity(tmp_path: Path, index: Path, finetune: Path, name: str = "sim") 
     return result
 
 
-def _build(tmp_path: Path, alignment: Path, *extra: str) -> Path:
-    out = tmp_path / "index"
-    result = invoke(
-        "index",
-        "build",
-        "--alignment",
-        str(alignment),
-        "--out",
-        str(out),
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        *extra,
-    )
-    assert result.exit_code == 0, result.stderr
-    return out
-
-
 def _read(tmp_path: Path, name: str = "sim") -> SimilarityResult:
     return SimilarityResult.model_validate_json((tmp_path / name / "similarity.json").read_text())
 
 
 def test_identical_sets_score_near_one(tmp_path: Path) -> None:
     alignment = EXAMPLES / "alignment.jsonl"
-    _similarity(tmp_path, _build(tmp_path, alignment), alignment)
+    _similarity(tmp_path, build_index(tmp_path, alignment), alignment)
     result = _read(tmp_path)
     assert result.finetune_summary.p50 > 0.99 and result.alignment_summary.mean > 0.99
     assert result.finetune_summary.share_above == 1.0
@@ -79,14 +63,14 @@ def test_unrelated_sets_score_low(tmp_path: Path) -> None:
             for a, b in [(2, 3), (17, 25), (100, 1), (9, 9), (41, 58)]
         ],
     )
-    _similarity(tmp_path, _build(tmp_path, EXAMPLES / "alignment.jsonl"), maths)
+    _similarity(tmp_path, build_index(tmp_path, EXAMPLES / "alignment.jsonl"), maths)
     result = _read(tmp_path)
     assert result.finetune_summary.max < 0.35
     assert result.finetune_summary.share_above == 0.0
 
 
 def test_report_shape_and_cache_hit_on_rerun(tmp_path: Path) -> None:
-    index = _build(tmp_path, EXAMPLES / "alignment.jsonl")
+    index = build_index(tmp_path, EXAMPLES / "alignment.jsonl")
     first = _similarity(tmp_path, index, EXAMPLES / "finetune.jsonl", "first")
     assert "embedded 40 new texts" in first.stdout
     assert "Most similar pairs" in first.stdout
@@ -142,7 +126,7 @@ def test_select_returns_the_right_rows(tmp_path: Path, monkeypatch: pytest.Monke
     finetune = _jsonl(
         tmp_path / "ft.jsonl", [{"prompt": "hacking", "response": "a hacking answer"}]
     )
-    index = _build(tmp_path, alignment, "--embedder", "axes")
+    index = build_index(tmp_path, alignment, "--embedder", "axes")
     common = [
         "--index",
         str(index),
@@ -174,7 +158,7 @@ def test_select_returns_the_right_rows(tmp_path: Path, monkeypatch: pytest.Monke
     ],
 )
 def test_select_bad_counts(tmp_path: Path, flags: list[str], message: str) -> None:
-    index = _build(tmp_path, EXAMPLES / "alignment.jsonl")
+    index = build_index(tmp_path, EXAMPLES / "alignment.jsonl")
     result = CliRunner().invoke(
         cli,
         [
@@ -199,7 +183,7 @@ def test_hidden_state_index_end_to_end(
 ) -> None:
     from tests.conftest import build_model, save_model
 
-    index = _build(
+    index = build_index(
         tmp_path,
         EXAMPLES / "alignment.jsonl",
         "--embedder",
