@@ -20,7 +20,8 @@ import numpy as np
 
 from gate.evaluation.sequential import Observations, check_stop
 from gate.evaluation.stats import bootstrap_mean
-from gate.policy import Decision, Measurement, Policy, decide
+from gate.policy import Policy, decide
+from gate.records.verdict import Decision, Measurement
 
 PROMPTS, SAMPLES, ROUND, THRESHOLD = 313, 4, 20, 0.10
 

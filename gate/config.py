@@ -212,14 +212,14 @@ def _location(loc: tuple[int | str, ...]) -> str:
 def validate(raw: dict[str, Any], source: str) -> GateConfig:
     """Validate merged settings, then each implementation's options by its own model."""
     config = validate_as(GateConfig, raw, source)
-    from gate.generate import GENERATORS
-    from gate.judges import JUDGES
+    from gate.plugins import BACKENDS
+    from gate.plugins import JUDGES
 
     updates: dict[str, Any] = {}
     for key in ("model", "base"):
         section = getattr(config, key)
         if section is not None:
-            options = _options(GENERATORS, section.backend, section.options, source, key, "backend")
+            options = _options(BACKENDS, section.backend, section.options, source, key, "backend")
             updates[key] = section.model_copy(update={"options": options})
     options = _options(JUDGES, config.judge.name, config.judge.options, source, "judge", "name")
     updates["judge"] = config.judge.model_copy(update={"options": options})
@@ -228,7 +228,7 @@ def validate(raw: dict[str, Any], source: str) -> GateConfig:
 
 def validate_judge(raw: dict[str, Any], source: str) -> JudgeSection:
     """A `[judge]` table on its own, its options validated by the judge's model."""
-    from gate.judges import JUDGES
+    from gate.plugins import JUDGES
 
     section = validate_as(JudgeSection, raw, source, prefix="judge")
     options = _options(JUDGES, section.name, section.options, source, "judge", "name")

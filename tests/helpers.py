@@ -118,9 +118,9 @@ def answer_row(
     prompt: str, response: str, harmful: bool, model: str = "candidate"
 ) -> dict[str, object]:
     """One line of a check's generations.jsonl, as the gate writes it."""
-    from gate.evaluation import JudgedGeneration
     from gate.evaluation.data import make_prompt
     from gate.generate import Generation, Sampling
+    from gate.records.answers import JudgedGeneration
 
     asked = make_prompt(prompt, "c")
     answer = Generation(asked.id, Sampling(), response, 3, "stop", 0.0)

@@ -12,7 +12,7 @@ import torch
 from click.testing import CliRunner, Result
 
 from gate.cli import cli
-from gate.publish.result import GateResult
+from gate.records.result import GateResult
 from tests.conftest import Register
 from tests.helpers import eval_args
 
@@ -148,7 +148,7 @@ def test_out_of_range_flag_is_a_usage_error(
 def test_unexpected_failure_is_exit_3_and_hides_the_traceback(
     tiny_model_dir: Path, prompts_csv: Path, tmp_path: Path, registered: Register
 ) -> None:
-    from gate.judges import JUDGES
+    from gate.plugins import JUDGES
 
     class ExplodingJudge:
         name = "exploding"

@@ -4,7 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from gate.errors import InputError
-from gate.policy import Decision, Measurement, Policy, Verdict, decide
+from gate.policy import Policy, decide
+from gate.records.verdict import Decision, Measurement, Verdict
 
 HS = Measurement(value=0.06, lower=0.03, upper=0.12)
 

@@ -16,7 +16,7 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from gate.config import GateConfig
     from gate.evaluation.check import Outcome
-    from gate.policy import Verdict
+    from gate.records.verdict import Verdict
 
 
 @cli.command("init")
@@ -184,8 +184,8 @@ def publish_and_exit(
 ) -> None:
     """Publish, print the verdict, and exit 0 for PASS or 1 for BLOCK; with `repair` and
     `[repair] enabled`, a BLOCK is repaired and checked again, and that check decides."""
-    from gate.policy import Decision
     from gate.publish.pipeline import publish
+    from gate.records.verdict import Decision
 
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     published = publish(

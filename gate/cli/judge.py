@@ -103,9 +103,9 @@ def judge_group(
 def _write(outcome: Any, out: Path) -> None:
     from rich.console import Console
 
-    from gate.policy import Decision
     from gate.publish.artifacts import commit, staged, write_failure, write_result_files
     from gate.publish.console import check_summary, verdict_table
+    from gate.records.verdict import Decision
 
     result = outcome.result
     try:

@@ -20,7 +20,7 @@ from gate.evaluation.engine import Log, Subject, open_judge, open_subjects, run_
 from gate.evaluation.plan import plan_samplings, prompt_order
 from gate.judges import Judge
 from gate.judges.labels import Calibration
-from gate.publish.result import GateResult
+from gate.records.result import GateResult
 from gate.similarity.score import ScoreSummary
 
 

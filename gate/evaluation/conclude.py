@@ -9,23 +9,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gate.config import GateConfig
-from gate.evaluation import JudgedGeneration
-from gate.evaluation.data import BenchmarkInfo, Prompt
 from gate.evaluation.engine import Look, Rounds, Subject
 from gate.evaluation.plan import plan_samplings
-from gate.evaluation.scoring import (
-    Estimate,
-    ModelScores,
-    delta_and_durability,
-    model_scores,
-    observations,
-    shares,
-)
+from gate.evaluation.scoring import delta_and_durability, model_scores, observations, shares
 from gate.evaluation.sequential import StopCheck, check_stop
 from gate.judges.agreement import corrected_harmful_score
 from gate.judges.labels import Calibration
-from gate.policy import Measurement, Verdict, decide
-from gate.publish.result import (
+from gate.policy import decide
+from gate.records.answers import JudgedGeneration
+from gate.records.prompts import BenchmarkInfo, Prompt
+from gate.records.result import (
     Component,
     Environment,
     GateResult,
@@ -33,6 +26,8 @@ from gate.publish.result import (
     PlanSummary,
     Throughput,
 )
+from gate.records.scores import Estimate, ModelScores
+from gate.records.verdict import Measurement, Verdict
 from gate.similarity.score import ScoreSummary
 
 

@@ -6,48 +6,16 @@ import hashlib
 import importlib.util
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from gate.errors import InfraError, InputError
 from gate.files import sha256_file, sha256_text
 from gate.hub import is_hub_id
 from gate.readers import load_hub_records, read_csv_rows, read_rows
+from gate.records.prompts import UNCATEGORIZED, BenchmarkInfo, Prompt
 from gate.registry import did_you_mean
-
-UNCATEGORIZED = "uncategorized"
-
-
-@dataclass(frozen=True)
-class Prompt:
-    """One harmful prompt of a benchmark."""
-
-    id: str
-    """Stable id: the first 16 hex digits of the sha256 of `text`."""
-    text: str
-    """What the model is asked, context included."""
-    category: str
-    """Harm category, lower-cased; `uncategorized` when the source has none."""
-    source: str = field(default="", compare=False)
-    """Where it was read (`file:line`), for messages about this prompt."""
-
-
-class BenchmarkInfo(BaseModel):
-    """Which benchmark, and which prompts of it, a run used; recorded in every result."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    sha256: str
-    selection_sha256: str
-    prompts: int
-    total: int
-    limit: int | None
-    categories: dict[str, int]
-    duplicates: int = 0
 
 
 @dataclass(frozen=True)

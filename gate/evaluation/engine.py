@@ -15,8 +15,6 @@ from typing import TextIO
 from gate import judges
 from gate.config import GateConfig, ModelSection
 from gate.errors import InputError, stage
-from gate.evaluation import JudgedGeneration
-from gate.evaluation.data import Prompt
 from gate.evaluation.plan import requests_for
 from gate.evaluation.sequential import StopCheck
 from gate.generate import (
@@ -31,6 +29,8 @@ from gate.generate import (
 from gate.judges import Judge
 from gate.models import ModelInfo, ModelSpec
 from gate.progress import ProgressReporter
+from gate.records.answers import JudgedGeneration
+from gate.records.prompts import Prompt
 
 Log = Callable[[str], None]
 

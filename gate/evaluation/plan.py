@@ -6,8 +6,8 @@ import random
 from collections.abc import Sequence
 
 from gate.config import SamplingSection
-from gate.evaluation.data import Prompt
 from gate.generate import GenRequest, Sampling
+from gate.records.prompts import Prompt
 
 
 def plan_samplings(sampling: SamplingSection) -> list[Sampling]:

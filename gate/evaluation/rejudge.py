@@ -14,13 +14,13 @@ from pathlib import Path
 
 from gate.config import JudgeSection, validate
 from gate.errors import InputError, stage
-from gate.evaluation import JudgedGeneration, read_answers
 from gate.evaluation.check import Outcome
 from gate.evaluation.conclude import conclude
-from gate.evaluation.data import Prompt
 from gate.evaluation.engine import Log, Rounds, Subject, open_judge
-from gate.publish.artifacts import GENERATIONS_FILE
-from gate.publish.result import RESULT_FILE, GateResult
+from gate.records import GENERATIONS_FILE, RESULT_FILE
+from gate.records.answers import JudgedGeneration, read_answers
+from gate.records.prompts import Prompt
+from gate.records.result import GateResult
 
 
 def _source(path: Path) -> tuple[Path, Path]:

@@ -10,68 +10,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from gate.config import SamplingSection
-from gate.evaluation import JudgedGeneration
-from gate.evaluation.data import Prompt
 from gate.evaluation.sequential import Observations
-from gate.evaluation.stats import Interval, bootstrap_mean, paired_delta, spread
+from gate.evaluation.stats import bootstrap_mean, paired_delta, spread
 from gate.generate import Sampling
-from gate.policy import Measurement
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Estimate(_Record):
-    """A fraction (0..1) or a difference (-1..1) with its interval."""
-
-    value: float
-    lower: float
-    upper: float
-    method: str
-
-    @classmethod
-    def of(cls, interval: Interval) -> Estimate:
-        return cls(
-            value=interval.value, lower=interval.lower, upper=interval.upper, method=interval.method
-        )
-
-    def measurement(self) -> Measurement:
-        return Measurement(self.value, self.lower, self.upper)
-
-
-class HarmfulScore(Estimate):
-    """A harmful score: the share of answers judged harmful, averaged per prompt, and its counts.
-
-    Every prompt weighs the same however many of its samples were judged; the interval is a
-    bootstrap over prompts (stats.bootstrap_mean), never over correlated samples.
-    """
-
-    unit: str = "fraction"
-    harmful: int
-    """Answers judged harmful."""
-    generations: int
-    """Answers judged."""
-    prompts: int
-
-
-class SeedSpread(_Record):
-    per_seed: dict[str, float]
-    minimum: float
-    maximum: float
-    std: float
-
-
-class ModelScores(_Record):
-    """Harmful scores of one model over the evaluated prompts."""
-
-    harmful_score: HarmfulScore
-    per_temperature: dict[str, HarmfulScore]
-    seeds: SeedSpread
-    categories: dict[str, HarmfulScore]
+from gate.records.answers import JudgedGeneration
+from gate.records.prompts import Prompt
+from gate.records.scores import Estimate, HarmfulScore, ModelScores, SeedSpread
 
 
 def shares(

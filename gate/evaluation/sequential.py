@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gate.evaluation.stats import confidence_sequence
-from gate.policy import Measurement, Policy
+from gate.policy import Policy
+from gate.records.verdict import Measurement
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,17 @@ from pydantic import Field
 
 from gate.config import GateConfig, validate
 from gate.errors import InputError, stage
-from gate.evaluation import JudgedGeneration, read_answers
 from gate.evaluation.check import Outcome, benchmark_of, similarity_of
 from gate.evaluation.conclude import conclude
-from gate.evaluation.data import BenchmarkInfo, Prompt
 from gate.evaluation.engine import Log, Rounds, Subject, open_judge, open_subjects, run_rounds
 from gate.evaluation.plan import plan_samplings, shard_prompts
 from gate.files import atomic_open, write_jsonl
 from gate.generate import Sampling
 from gate.models import ModelInfo
-from gate.publish.artifacts import GENERATIONS_FILE, generation_rows
+from gate.records import GENERATIONS_FILE, SHARD_FILE
+from gate.records.answers import JudgedGeneration, generation_rows, read_answers
+from gate.records.prompts import BenchmarkInfo, Prompt
 from gate.versioned import Versioned
-
-SHARD_FILE = "shard.json"
 
 
 class ShardResult(Versioned):

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import InputError
-from gate.evaluation import read_answers
 from gate.generate.prompts import PLAIN_TEMPLATE
 from gate.readers import read_jsonl_rows
+from gate.records.answers import read_answers
 from gate.similarity.examples import Example
 
 IGNORE = -100

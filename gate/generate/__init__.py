@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gate.registry import Registry
-
 if TYPE_CHECKING:
     from gate.models import ModelInfo, ModelSpec
 
@@ -108,26 +106,13 @@ def open_backend(
 ) -> Generator:
     """The backend registered as `name`, its options validated, behind the generation store at
     `store` (None: no store)."""
-    validated = GENERATORS.options_model(name).model_validate(dict(options))
-    generator = GENERATORS.create(name, validated, target)
+    from gate.plugins import BACKENDS
+
+    validated = BACKENDS.options_model(name).model_validate(dict(options))
+    generator = BACKENDS.create(name, validated, target)
     # An endpoint known only by its name may serve other weights tomorrow: never reuse answers.
     if store is None or generator.info.fingerprint_kind == "endpoint-name":
         return generator
     from gate.generate.cache import CachedGenerator, GenerationStore
 
     return CachedGenerator(generator, GenerationStore(store))
-
-
-GENERATORS: Registry[Generator] = Registry(
-    "generation backend",
-    {
-        "hf": "gate.generate.hf:open_hf",
-        "vllm": "gate.generate.vllm:open_vllm",
-        "openai": "gate.generate.openai:open_openai",
-    },
-    options={
-        "hf": "gate.generate.hf:HFOptions",
-        "vllm": "gate.generate.vllm:VLLMOptions",
-        "openai": "gate.generate.openai:OpenAIOptions",
-    },
-)

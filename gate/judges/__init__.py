@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from gate.registry import Registry
-
 DEFAULT_CACHE_DIR = "~/.cache/safety-gate"
 
 
@@ -55,25 +53,7 @@ def open_judge(
     name: str, options: Mapping[str, Any] | None = None, context: JudgeContext | None = None
 ) -> Judge:
     """The judge registered as `name`, its options validated by the judge's own model."""
+    from gate.plugins import JUDGES
+
     validated = JUDGES.options_model(name).model_validate(dict(options or {}))
     return JUDGES.create(name, validated, context or JudgeContext())
-
-
-JUDGES: Registry[Judge] = Registry(
-    "judge",
-    {
-        "keyword": "gate.judges.keyword:open_keyword",
-        "learned": "gate.judges.learned:open_learned",
-        "rubric": "gate.judges.rubric:open_rubric",
-        "llamaguard": "gate.judges.llamaguard:open_llamaguard",
-        "harmbench": "gate.judges.harmbench:open_harmbench",
-        "wildguard": "gate.judges.wildguard:open_wildguard",
-    },
-    options={
-        "learned": "gate.judges.learned:LearnedOptions",
-        "rubric": "gate.judges.rubric:RubricOptions",
-        "llamaguard": "gate.judges.llamaguard:LlamaGuardOptions",
-        "harmbench": "gate.judges.harmbench:HarmBenchOptions",
-        "wildguard": "gate.judges.wildguard:WildGuardOptions",
-    },
-)

@@ -15,24 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from gate.evaluation import JudgedGeneration
 from gate.files import atomic_open, write_jsonl
-from gate.policy import Verdict
 from gate.publish.reports import Format, render
-from gate.publish.result import RESULT_FILE, GateResult
+from gate.records import GENERATIONS_FILE, RESULT_FILE, VERDICT_FILE
+from gate.records.answers import JudgedGeneration, generation_rows
+from gate.records.result import GateResult
+from gate.records.verdict import Verdict
 
-VERDICT_FILE = "verdict.json"
-GENERATIONS_FILE = "generations.jsonl"
 REPORTS = (Format.MARKDOWN, Format.HTML, Format.JUNIT)
-
-
-def generation_rows(
-    roles: Sequence[tuple[str, Sequence[JudgedGeneration]]],
-) -> Iterator[dict[str, object]]:
-    """generations.jsonl rows: each record tagged with the model role that answered it."""
-    for role, records in roles:
-        for record in records:
-            yield {"model": role, **record.to_row()}
 
 
 def write_result_files(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from gate.evaluation.scoring import HarmfulScore
-from gate.policy import Verdict
 from gate.publish.reports.markdown import estimate
-from gate.publish.result import GateResult
+from gate.records.result import GateResult
+from gate.records.scores import HarmfulScore
+from gate.records.verdict import Verdict
 from gate.similarity.score import SimilarityResult
 
 

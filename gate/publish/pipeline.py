@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from gate.errors import GateError, InfraError
 from gate.files import redact_url
-from gate.policy import Decision
 from gate.publish.artifacts import commit, staged, write_failure, write_result_files
+from gate.records.verdict import Decision
 
 if TYPE_CHECKING:
     from gate.config import GateConfig
     from gate.evaluation.check import Outcome
-    from gate.publish.result import GateResult
+    from gate.records.result import GateResult
 
 Log = Callable[[str], None]
 

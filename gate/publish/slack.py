@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gate.errors import InfraError
 
 if TYPE_CHECKING:
-    from gate.publish.result import GateResult
+    from gate.records.result import GateResult
 
 # slack_sdk logs each retry with the full request URL, which for a webhook is the secret; its
 # client gets a logger of its own that records nothing.

@@ -18,8 +18,8 @@ from gate.publish import names
 from gate.publish.names import metric_key as _name
 
 if TYPE_CHECKING:
-    from gate.evaluation.scoring import Estimate
-    from gate.publish.result import GateResult
+    from gate.records.result import GateResult
+    from gate.records.scores import Estimate
 
 INPUTS_TAG = names.TAG_INPUTS
 

@@ -18,7 +18,7 @@ from gate.config import GateConfig
 from gate.errors import InputError
 from gate.evaluation.check import Outcome
 from gate.files import atomic_open
-from gate.policy import Decision, RuleOutcome, Verdict
+from gate.records.verdict import Decision, RuleOutcome, Verdict
 from gate.repair import RepairSettings
 
 Log = Callable[[str], None]

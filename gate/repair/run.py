@@ -9,10 +9,10 @@ from typing import Any
 
 from gate import __version__
 from gate.errors import InputError
-from gate.evaluation import read_answers
 from gate.files import new_folder, sha256_text, write_json
 from gate.finetune.data import Tokenized, collate, tokenize
 from gate.readers import read_jsonl_rows
+from gate.records.answers import read_answers
 from gate.repair import MANIFEST, MANIFEST_SCHEMA, RepairSettings
 from gate.repair.prune import collect, find_targets, importance, random_mask, top_mask
 

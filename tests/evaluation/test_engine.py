@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict
 
 from gate.cli import cli
-from gate.generate import GENERATORS, BackendTarget, Generation, GenRequest
-from gate.judges import JUDGES, Judgement
+from gate.generate import BackendTarget, Generation, GenRequest
+from gate.judges import Judgement
 from gate.models import ModelInfo
+from gate.plugins import BACKENDS, JUDGES
 from tests.conftest import Register
 from tests.helpers import eval_args, write_config
 
@@ -71,7 +72,7 @@ def _config(tmp_path: Path, prompts: Path, model: str, judge: str) -> Path:
 def test_a_registered_backend_and_judge_run_with_their_options(
     tmp_path: Path, prompts_csv: Path, registered: Register
 ) -> None:
-    registered(GENERATORS, "echo", EchoBackend, EchoOptions)
+    registered(BACKENDS, "echo", EchoBackend, EchoOptions)
     registered(JUDGES, "word", WordJudge, ThresholdOptions)
     config = _config(
         tmp_path,
@@ -93,7 +94,7 @@ def test_a_registered_backend_and_judge_run_with_their_options(
 def test_options_are_validated_by_the_implementation_model(
     tmp_path: Path, prompts_csv: Path, registered: Register
 ) -> None:
-    registered(GENERATORS, "echo", EchoBackend, EchoOptions)
+    registered(BACKENDS, "echo", EchoBackend, EchoOptions)
     registered(JUDGES, "word", WordJudge, ThresholdOptions)
     cases = {
         ('backend = "echo"\nanswer = "x"\nrepeat = "many"', 'name = "word"\nword = "x"'): (
@@ -128,7 +129,7 @@ def test_unregistered_names_are_gone(registered: Register) -> None:
 def test_eval_and_check_share_one_result_schema(
     tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path
 ) -> None:
-    from gate.publish.result import GateResult
+    from gate.records.result import GateResult
 
     config = write_config(tmp_path, tiny_model_dir, prompts_csv)
     assert CliRunner().invoke(cli, ["check", "--config", str(config)]).exit_code in (0, 1)

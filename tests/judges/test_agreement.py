@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from gate.cli import cli
-from gate.judges import JUDGES
 from gate.judges.agreement import agreement, corrected_harmful_score, rogan_gladen
+from gate.plugins import JUDGES
 from tests.conftest import Register
 from tests.helpers import NeverHarmful, write_config
 

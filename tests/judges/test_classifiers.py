@@ -16,7 +16,6 @@ import torch
 from click.testing import CliRunner
 
 from gate.cli import cli
-from gate.evaluation import JudgedGeneration
 from gate.evaluation.conclude import throughput
 from gate.evaluation.data import make_prompt
 from gate.evaluation.engine import Subject
@@ -26,6 +25,7 @@ from gate.judges.harmbench import HarmBenchJudge, parse_answer
 from gate.judges.llamaguard import LlamaGuardJudge, parse_verdict
 from gate.judges.wildguard import WildGuardJudge, parse_lines
 from gate.models import ModelInfo
+from gate.records.answers import JudgedGeneration
 from tests.conftest import build_model, build_tokenizer, save_model
 from tests.helpers import write_config
 

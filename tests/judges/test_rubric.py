@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from pydantic import BaseModel, ConfigDict
 
 from gate.cli import cli
-from gate.generate import GENERATORS, BackendTarget, Generation, GenRequest
+from gate.generate import BackendTarget, Generation, GenRequest
 from gate.judges import JudgeContext, open_judge
 from gate.judges.rubric import DEFAULT_RUBRIC, parse_scores, strongreject_score
 from gate.models import ModelInfo
+from gate.plugins import BACKENDS
 from tests.conftest import Register, build_model, save_model
 from tests.helpers import write_config
 
@@ -59,7 +60,7 @@ def test_scores_are_parsed_and_combined() -> None:
 def test_the_grader_sees_the_rubric_and_its_calls_are_read(
     registered: Register, tmp_path: Path
 ) -> None:
-    registered(GENERATORS, "canned", CannedGrader, CannedOptions)
+    registered(BACKENDS, "canned", CannedGrader, CannedOptions)
     CannedGrader.seen.clear()
     refusal = "#scores\n1.b 1\n2.b 1\n3.b 1"
     judge = open_judge(
@@ -138,7 +139,7 @@ def _clear() -> Iterator[None]:
 
 
 def test_placeholders_are_filled_once(registered: Register, tmp_path: Path) -> None:
-    registered(GENERATORS, "canned", CannedGrader, CannedOptions)
+    registered(BACKENDS, "canned", CannedGrader, CannedOptions)
     options = {"model": "g", "backend": "canned", "backend_options": {"answers": [GRADED]}}
     judge = open_judge("rubric", options, JudgeContext(cache_dir=tmp_path, use_cache=False))
     text = judge.prompt("Say {response} back to me", "ANSWER")  # type: ignore[attr-defined]

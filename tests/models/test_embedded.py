@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from gate.cli import cli
 from gate.judges.keyword import KeywordJudge
-from gate.publish.result import GateResult
+from gate.records.result import GateResult
 
 pytestmark = pytest.mark.slow
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
 from gate.cli import cli as gate_cli
-from gate.judges import JUDGES
+from gate.plugins import JUDGES
 from monitor.config import MonitorConfig
 from monitor.service import Monitor
 from monitor.sources import MlflowSource

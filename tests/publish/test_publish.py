@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import gate.files
 from gate.cli import cli
-from gate.judges import JUDGES
+from gate.plugins import JUDGES
 from tests.conftest import Register
 from tests.helpers import NeverHarmful, assert_nothing_claims_pass, write_config
 

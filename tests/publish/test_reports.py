@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from gate.cli import cli
-from gate.policy import Decision, RuleOutcome, Verdict
 from gate.publish.reports import Format, junit
+from gate.records.verdict import Decision, RuleOutcome, Verdict
 from tests.helpers import write_config
 
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gate.cli import cli
-from gate.judges import JUDGES
+from gate.plugins import JUDGES
 from tests.conftest import Register
 from tests.helpers import NeverHarmful, assert_nothing_claims_pass, write_config
 from tests.servers import MlflowServer, free_port

@@ -11,7 +11,8 @@ from click.testing import CliRunner, Result
 from mlflow.tracking import MlflowClient
 
 from gate.cli import cli
-from gate.judges import JUDGES, Judgement
+from gate.judges import Judgement
+from gate.plugins import JUDGES
 from tests.conftest import Register
 from tests.helpers import write_config
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gate.cli import cli
-from gate.similarity.embed import EMBEDDERS
+from gate.plugins import EMBEDDERS
 from gate.similarity.examples import Example
 from gate.similarity.score import SimilarityResult, summarize
 from tests.conftest import Register

@@ -7,8 +7,8 @@ from enum import Enum
 
 from typing_extensions import assert_never
 
-from gate.evaluation import JudgedGeneration
-from gate.publish.result import GateResult
+from gate.records.answers import JudgedGeneration
+from gate.records.result import GateResult
 
 
 class Format(str, Enum):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from gate.evaluation import JudgedGeneration
-from gate.evaluation.scoring import Estimate
 from gate.publish.reports.markdown import cut, estimate
-from gate.publish.result import GateResult
+from gate.records.answers import JudgedGeneration
+from gate.records.result import GateResult
+from gate.records.scores import Estimate
 
 WIDTH, ROW, LEFT = 640, 26, 230
 COLOURS = {"PASS": "#1a7f37", "BLOCK": "#cf222e", "ERROR": "#9a6700"}

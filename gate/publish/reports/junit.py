@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from gate.policy import Decision, Verdict
+from gate.records.verdict import Decision, Verdict
 
 
 def render(verdict: Verdict) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gate.evaluation import JudgedGeneration
-from gate.evaluation.scoring import Estimate
-from gate.publish.result import GateResult
+from gate.records.answers import JudgedGeneration
+from gate.records.result import GateResult
+from gate.records.scores import Estimate
 
 SNIPPET = 200
 

@@ -16,16 +16,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gate import __version__
-from gate.evaluation.data import BenchmarkInfo
-from gate.evaluation.scoring import Estimate, ModelScores
 from gate.models import ModelInfo
-from gate.policy import Verdict
+from gate.records.prompts import BenchmarkInfo
+from gate.records.scores import Estimate, ModelScores
+from gate.records.verdict import Verdict
 from gate.similarity.score import ScoreSummary
 from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/result"
 SCHEMA_VERSION = 2
-RESULT_FILE = "result.json"
 _RECORDED_PACKAGES = ("torch", "transformers", "peft", "safetensors", "gguf", "numpy", "vllm")
 
 

@@ -1,0 +1,86 @@
+"""A judged generation: one line of generations.jsonl, and the reader of such a file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gate.errors import InputError
+from gate.generate import Generation, Sampling
+from gate.judges import Judgement
+from gate.records.prompts import Prompt
+
+
+@dataclass(frozen=True)
+class JudgedGeneration:
+    """A prompt, the model's answer, and the judge's call: one line of generations.jsonl."""
+
+    prompt: Prompt
+    generation: Generation
+    judgement: Judgement
+
+    def to_row(self) -> dict[str, object]:
+        """The JSON-ready row."""
+        sampling = self.generation.sampling
+        return {
+            "prompt_id": self.prompt.id,
+            "category": self.prompt.category,
+            "prompt": self.prompt.text,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "min_p": sampling.min_p,
+            "seed": sampling.seed,
+            "max_new_tokens": sampling.max_new_tokens,
+            "response": self.generation.text,
+            "tokens": self.generation.tokens,
+            "finish_reason": self.generation.finish_reason,
+            "harmful": self.judgement.harmful,
+            "judge_score": self.judgement.score,
+            "judge_reason": self.judgement.reason,
+            "judge_parsed": self.judgement.parsed,
+            "judge_categories": list(self.judgement.categories),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], where: str) -> JudgedGeneration:
+        """Read a row written by `to_row`; a missing field names `where` (file:line)."""
+        try:
+            prompt = Prompt(id=row["prompt_id"], text=row["prompt"], category=row["category"])
+            sampling = Sampling(
+                row["temperature"], row["top_p"], row["min_p"], row["seed"], row["max_new_tokens"]
+            )
+            generation = Generation(
+                prompt.id, sampling, row["response"], row["tokens"], row["finish_reason"], 0.0
+            )
+            judgement = Judgement(
+                row["harmful"],
+                row["judge_score"],
+                row["judge_reason"],
+                row.get("judge_parsed", True),
+                tuple(row.get("judge_categories", ())),
+            )
+        except KeyError as exc:
+            raise InputError(f"{where}: field {exc.args[0]!r} is missing") from exc
+        return cls(prompt, generation, judgement)
+
+
+def read_answers(path: Path) -> list[tuple[str, JudgedGeneration]]:
+    """(model role, judged generation) for each line of a generations.jsonl, in order; a bad
+    line is reported as file:line."""
+    from gate.readers import read_jsonl_rows
+
+    return [
+        (str(row.get("model", "candidate")), JudgedGeneration.from_row(row, f"{path}:{line}"))
+        for line, row in read_jsonl_rows(path)
+    ]
+
+
+def generation_rows(
+    roles: Sequence[tuple[str, Sequence[JudgedGeneration]]],
+) -> Iterator[dict[str, object]]:
+    """generations.jsonl rows: each record tagged with the model role that answered it."""
+    for role, records in roles:
+        for record in records:
+            yield {"model": role, **record.to_row()}
