@@ -20,8 +20,9 @@ import numpy as np
 
 from gate.evaluation.sequential import Observations, check_stop
 from gate.evaluation.stats import bootstrap_mean
-from gate.policy import Policy, decide
+from gate.policy import decide
 from gate.records.verdict import Decision, Measurement
+from gate.sections import Policy
 
 PROMPTS, SAMPLES, ROUND, THRESHOLD = 313, 4, 20, 0.10
 

@@ -15,6 +15,13 @@ from typing import IO, Any
 from gate.errors import InfraError
 
 _CHUNK = 1 << 20
+DEFAULT_CACHE_DIR = "~/.cache/safety-gate"
+"""Converted weights, file hashes, embeddings and cached answers, unless told otherwise."""
+
+
+def default_cache_dir() -> Path:
+    """DEFAULT_CACHE_DIR with `~` expanded."""
+    return Path(DEFAULT_CACHE_DIR).expanduser()
 
 
 def sha256_file(path: Path) -> str:
@@ -63,9 +70,9 @@ def make_shared_dir(path: Path) -> None:
 
 
 @contextmanager
-def new_folder(path: Path) -> Iterator[Path]:
+def new_folder(path: Path, *, exist_ok: bool = False) -> Iterator[Path]:
     """A hidden folder beside `path` to fill; renamed to `path` only if the block succeeds, and
-    removed whatever happened. `path` must not exist: an interrupted run leaves nothing there."""
+    removed whatever happened. `path` must not exist (with `exist_ok`, one that appears is kept)."""
     import shutil
 
     from gate.errors import InputError
@@ -75,9 +82,15 @@ def new_folder(path: Path) -> Iterator[Path]:
     make_shared_dir(staging)  # it becomes the output folder
     try:
         yield staging
-        if path.exists():
+        if path.exists() and not exist_ok:
             raise InputError(f"{path} appeared while this run worked; it was not replaced")
-        os.replace(staging, path)
+        try:
+            os.replace(staging, path)
+        except OSError:
+            # exist_ok is for folders keyed by their content: another process that finished
+            # first wrote the same thing, so its copy is kept and this one dropped.
+            if not (exist_ok and path.exists()):
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

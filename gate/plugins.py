@@ -9,7 +9,11 @@ Where each kind of extension goes:
 - a judge: a module in gate/judges/ with `open(options, context) -> Judge` (`family` says what
   it calls: `harm` for harmful answers);
 - an embedder: gate/similarity/embed.py, `factory(cache_dir=, model=, batch_size=)`;
-- a benchmark, a repair method, a report format, a suite: see their entries below.
+- a benchmark: `factory() -> (prompts, sha256 of the source)` (gate/evaluation/data.py);
+- a repair method: `factory(settings, model, layers, batches) -> masks` (gate/repair/prune.py);
+- a report format: `render(result, records) -> str`, meta `filename=` and, to be written by
+  every check, `written=True` (gate/publish/reports/);
+- a suite: see its entry below.
 """
 
 from __future__ import annotations
@@ -63,7 +67,52 @@ EMBEDDERS.add("minilm", "gate.similarity.embed:open_minilm")
 EMBEDDERS.add("hidden-state", "gate.similarity.embed:open_hidden_state")
 
 SUITES: Registry[Any] = Registry("suite kind", "safety_gate.suites")
-SUITES.add("harmful", "gate.evaluation.suites:HARMFUL")
+SUITES.add("harmful", "gate.evaluation.suites:harmful")
 
-REGISTRIES: tuple[Registry[Any], ...] = (BACKENDS, JUDGES, EMBEDDERS, SUITES)
+BENCHMARKS: Registry[Any] = Registry("benchmark", "safety_gate.benchmarks")
+BENCHMARKS.add(
+    "strongreject-small",
+    "gate.evaluation.data:strongreject_small",
+    description="StrongREJECT small: 60 prompts, 6 categories",
+)
+BENCHMARKS.add(
+    "strongreject",
+    "gate.evaluation.data:strongreject",
+    description="StrongREJECT: 313 prompts, 6 categories",
+)
+BENCHMARKS.add(
+    "harmbench",
+    "gate.evaluation.data:harmbench",
+    description="HarmBench text behaviours (test + val), standard and contextual; "
+    "copyright items left out: 300 prompts, 6 categories",
+)
+
+REPAIR_METHODS: Registry[Any] = Registry("repair method", "safety_gate.repair_methods")
+REPAIR_METHODS.add("antidote", "gate.repair.prune:antidote")
+REPAIR_METHODS.add("random", "gate.repair.prune:random_baseline")
+
+REPORT_FORMATS: Registry[Any] = Registry("report format", "safety_gate.report_formats")
+REPORT_FORMATS.add(
+    "markdown", "gate.publish.reports:render_markdown", filename="report.md", written=True
+)
+REPORT_FORMATS.add("html", "gate.publish.reports:render_html", filename="report.html", written=True)
+REPORT_FORMATS.add(
+    "junit",
+    "gate.publish.reports.junit:render_result",
+    filename="junit.xml",
+    written=True,
+    verdict="gate.publish.reports.junit:render",
+)
+# result.json is written by artifacts.py itself, after the reports, whatever the verdict.
+REPORT_FORMATS.add("json", "gate.publish.reports:render_json", filename="result.json")
+
+REGISTRIES: tuple[Registry[Any], ...] = (
+    BACKENDS,
+    JUDGES,
+    EMBEDDERS,
+    BENCHMARKS,
+    REPAIR_METHODS,
+    REPORT_FORMATS,
+    SUITES,
+)
 """Every extension point, in the order `gate plugins` lists them."""

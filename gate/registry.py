@@ -136,6 +136,11 @@ class Registry(Generic[T]):
             if point.name not in self._entries:
                 self._entries[point.name] = Entry(point.name, point.value, None, origin)
 
+    def rediscover(self) -> None:
+        """Forget the plugins found so far; the next lookup reads the entry points again."""
+        self._entries = {n: e for n, e in self._entries.items() if e.origin == "built-in"}
+        self._discovered = False
+
     def entries(self) -> list[Entry]:
         """Every entry, sorted by name; plugins are loaded so a broken one shows its error."""
         self._discover()

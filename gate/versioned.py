@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -24,6 +25,12 @@ class Versioned(BaseModel):
     schema_name: str
     schema_version: int
 
+    @classmethod
+    def upgrade(cls, data: Any) -> Any:
+        """An older version's parsed JSON in this version's shape (a record that changed
+        shape overrides this); anything else is returned as it is."""
+        return data
+
     def to_json(self) -> str:
         """The JSON text to write."""
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
@@ -36,7 +43,9 @@ class Versioned(BaseModel):
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from exc
         try:
-            record = cls.model_validate_json(text)
+            record = cls.model_validate(cls.upgrade(json.loads(text)))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path} is not a valid {cls.__name__}: invalid JSON: {exc}") from exc
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "(top level)"

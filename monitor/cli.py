@@ -79,8 +79,7 @@ def serve(config_path: Path, host: str | None, port: int | None, log_level: str)
         sender = slack_sender(os.environ[config.slack.webhook_env], config.slack)
     probe = None
     if config.probe is not None:
-        key = os.environ.get(config.probe.api_key_env) if config.probe.api_key_env else None
-        probe = Probe(config.probe, key)
+        probe = Probe(config.probe)
     monitor = Monitor(
         config,
         MlflowSource(config.tracking_uri(), config.mlflow),

@@ -10,13 +10,14 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gate.config import read_toml, validate_as
 from gate.errors import InputError
+from gate.registry import did_you_mean
+from monitor.metrics import EXPORTED_METRICS
 
 Comparison = Literal[">", ">=", "<", "<="]
-METRIC_PREFIX = "safety_gate_"
 
 
 class _Section(BaseModel):
@@ -57,9 +58,13 @@ class AlertRule(_Section):
 
     @field_validator("metric")
     @classmethod
-    def _known_prefix(cls, value: str) -> str:
-        if not value.startswith(METRIC_PREFIX):
-            raise ValueError(f"must be one of the exported metrics (names start {METRIC_PREFIX})")
+    def _exported(cls, value: str, info: ValidationInfo) -> str:
+        # An alert on a metric the monitor never exports would never fire, and never say so.
+        if value not in EXPORTED_METRICS:
+            raise ValueError(
+                f"alert {info.data.get('name', '')!r} watches {value!r}, which gate-monitor does "
+                f"not export ({did_you_mean(value, list(EXPORTED_METRICS))})"
+            )
         return value
 
 

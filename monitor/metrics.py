@@ -17,8 +17,30 @@ from prometheus_client.registry import Collector
 
 from gate.publish import names
 
-# The exported similarity statistics (p99 is logged to MLflow but not exported).
-SIMILARITY_STATS = ("mean", "p90", "share_above")
+# Every metric the collector below exports, as /metrics (and an alert rule) names it: counters
+# with their `_total`. Keep it in step with the collector; tests/monitor checks it is.
+EXPORTED_METRICS = (
+    "safety_gate_harmful_score",
+    "safety_gate_harmful_score_lower",
+    "safety_gate_harmful_score_upper",
+    "safety_gate_category_harmful_score",
+    "safety_gate_delta_harmful_score",
+    "safety_gate_durability",
+    "safety_gate_similarity_score",
+    "safety_gate_verdict",
+    "safety_gate_generations_total",
+    "safety_gate_runs_total",
+    "safety_gate_probe_harmful_ratio",
+    "safety_gate_monitor_source_up",
+    "safety_gate_monitor_last_success_timestamp_seconds",
+    "safety_gate_alert_delivery_failures_total",
+    # The per-suite gauges being added (safety_gate_<quantity> with bounds, and its delta): an
+    # alert written for them now is accepted rather than refused.
+    "safety_gate_over_refusal_rate",
+    "safety_gate_over_refusal_rate_lower",
+    "safety_gate_over_refusal_rate_upper",
+    "safety_gate_delta_over_refusal_rate",
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +154,7 @@ def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
         ):
             if name in m:
                 family.add_metric([*key, record.benchmark], m[name])
-        for stat in SIMILARITY_STATS:
+        for stat in names.SIMILARITY_STATS:
             stat_value = m.get(names.similarity_metric(stat))
             if stat_value is not None:
                 similarity.add_metric([*key, record.dataset, stat], stat_value)

@@ -12,12 +12,15 @@ import os
 from collections import Counter, deque
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.errors import InfraError
 from gate.publish import names
 from monitor.config import MlflowSection, ProbeSection
 from monitor.metrics import Snapshot, VersionRecord
+
+if TYPE_CHECKING:
+    from gate.generate import Generator
 
 log = logging.getLogger("gate-monitor")
 _PAGE = 1000
@@ -148,39 +151,42 @@ class MlflowSource:
 class Probe:
     """Sends a few harmful prompts per round to a live chat endpoint and judges the answers.
 
-    It goes through the gate's engine: the `openai` generation backend and a registered judge,
-    loaded only when the probe is configured.
+    It goes through the gate's engine: the `openai` generation backend, opened (and checked to
+    serve the model) as the gate opens it, and a registered judge, loaded only when configured.
     """
 
-    def __init__(self, settings: ProbeSection, api_key: str | None) -> None:
+    def __init__(self, settings: ProbeSection) -> None:
         from gate.evaluation.data import load_benchmark
-        from gate.generate.openai import OpenAIGenerator, OpenAIOptions
         from gate.judges import open_judge
-        from gate.models import ModelInfo
 
         self.settings = settings
         self.prompts = load_benchmark(settings.benchmark).prompts
         self.judge = open_judge(settings.judge)
-        options = OpenAIOptions(
-            base_url=settings.endpoint,
-            served_model=settings.model,
-            timeout_seconds=settings.timeout_seconds,
-            max_retries=0,  # a failed round is logged and the next poll tries again
-        )
-        info = ModelInfo(
-            spec=settings.model,
-            source="endpoint",
-            path=settings.endpoint,
-            fingerprint="",
-            files={},
-            adapter=None,
-            fingerprint_kind="endpoint-name",
-        )
-        self.generator = OpenAIGenerator(options, info, api_key=api_key)
+        self.generator: Generator | None = None
         self.window: deque[bool] = deque(maxlen=settings.window)
         self._next = 0
         # The service logs one line per poll itself; the engine's progress lines go nowhere.
         self._quiet = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the probe
+
+    def _open(self) -> Generator:
+        """The endpoint's backend, opened on the first round: a server still starting when the
+        monitor does fails a round (logged, retried next poll), not the service."""
+        if self.generator is None:
+            from gate.files import default_cache_dir
+            from gate.generate import BackendTarget, open_backend
+            from gate.models import ModelSpec
+
+            settings = self.settings
+            options = {
+                "base_url": settings.endpoint,
+                "served_model": settings.model,
+                "api_key_env": settings.api_key_env,
+                "timeout_seconds": settings.timeout_seconds,
+                "max_retries": 0,  # a failed round is logged and the next poll tries again
+            }
+            target = BackendTarget(ModelSpec(settings.model, default_cache_dir()))
+            self.generator = open_backend("openai", options, target, store=None)
+        return self.generator
 
     def round(self) -> float:
         """Ask the next prompts (cycling through the benchmark); the rolling harmful ratio."""
@@ -195,7 +201,7 @@ class Probe:
         evaluation = evaluate_requests(
             unique,
             requests_for(chosen, [sampling]),
-            self.generator,
+            self._open(),
             self.judge,
             progress_stream=self._quiet,
             description="probe",

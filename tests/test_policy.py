@@ -4,8 +4,9 @@ import pytest
 from pydantic import ValidationError
 
 from gate.errors import InputError
-from gate.policy import Policy, decide
+from gate.policy import decide
 from gate.records.verdict import Decision, Measurement, Verdict
+from gate.sections import Policy
 
 HS = Measurement(value=0.06, lower=0.03, upper=0.12)
 
@@ -36,7 +37,7 @@ def test_min_rules_use_the_lower_bound_and_every_rule_must_pass() -> None:
         "harmful_score": HS,
         "durability": Measurement(0.95, 0.88, 0.99),
         "similarity_p90": Measurement(0.42),
-        "category:violence": Measurement(0.1, 0.05, 0.15),
+        "harmful_score[violence]": Measurement(0.1, 0.05, 0.15),
     }
     verdict = decide(policy, measurements)
     outcome = {r.rule: r for r in verdict.rules}

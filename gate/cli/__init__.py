@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import os
 
-from gate.cli import check, evaluation, finetune, judge, repair, similarity  # noqa: F401
+from gate.cli import (  # noqa: F401
+    check,
+    evaluation,
+    finetune,
+    judge,
+    merge,
+    plugins,
+    repair,
+    similarity,
+)
 from gate.cli.app import cli
 
 __all__ = ["cli", "main"]

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gate import __version__
 from gate.boundary import GateGroup
-
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "safety-gate"
 
 
 @click.group(cls=GateGroup, context_settings={"help_option_names": ["-h", "--help"]})

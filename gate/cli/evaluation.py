@@ -9,9 +9,10 @@ import click
 
 from gate.cli.app import cli
 from gate.cli.options import cache_options, no_cache_option
+from gate.cli.output import backend_option, key_values, log
 
 if TYPE_CHECKING:
-    from gate.config import GateConfig
+    from gate.records.result import GateResult
 
 
 @cli.command("eval")
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     "--backend",
     default="hf",
     show_default=True,
-    help="Generation backend; its options come from a gate.toml (`gate eval --config`).",
+    help="Generation backend; its options come with --backend-option.",
 )
 @click.option(
     "--adapter",
@@ -95,15 +96,7 @@ if TYPE_CHECKING:
     help="Prompts per forward pass [default: sized from free memory and prompt length]; "
     "halves on out-of-memory.",
 )
-@click.option(
-    "--dtype",
-    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
-    default="auto",
-    show_default=True,
-    help="auto: float32 on CPU, bf16/fp16 on GPU.",
-)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--load-in-4bit", is_flag=True, help="Quantise to 4-bit with bitsandbytes (CUDA).")
+@backend_option
 @click.option(
     "--allow-pickle",
     is_flag=True,
@@ -139,9 +132,7 @@ def eval_command(
     seed: int,
     max_new_tokens: int,
     batch_size: int | None,
-    dtype: str,
-    device: str,
-    load_in_4bit: bool,
+    backend_options: tuple[str, ...],
     allow_pickle: bool,
     trust_remote_code: bool,
     cache_dir: Path,
@@ -161,16 +152,15 @@ def eval_command(
     if model is None or benchmark is None:
         raise click.UsageError("pass --model and --benchmark (or --config with --shard)")
     from gate.config import load_config
+    from gate.pipeline.commands import evaluate
 
-    hf_options = {"dtype": dtype, "device": device, "load_in_4bit": load_in_4bit}
     overrides = {
         "model.path": model,
         "model.backend": backend,
         "model.adapter": str(adapter) if adapter else None,
         "model.allow_pickle": allow_pickle,
         "model.trust_remote_code": trust_remote_code,
-        # Only what the user changed, so another backend is not handed the hf backend's keys.
-        **{f"model.{k}": v for k, v in hf_options.items() if v != _HF_DEFAULTS[k]},
+        **{f"model.{k}": v for k, v in key_values(backend_options, "--backend-option").items()},
         "benchmark.name": benchmark,
         "benchmark.prompt_field": prompt_field,
         "benchmark.category_field": category_field,
@@ -185,52 +175,32 @@ def eval_command(
         "outputs.cache_dir": str(cache_dir),
         "outputs.dir": str(out),
     }
-    _run_eval(load_config(None, overrides), out, use_cache=not no_cache)
+    _print(evaluate(load_config(None, overrides), out, log=log, use_cache=not no_cache))
 
 
-_HF_DEFAULTS = {"dtype": "auto", "device": "auto", "load_in_4bit": False}
-
-
-def _run_eval(config: GateConfig, out: Path, *, use_cache: bool) -> None:
-    """The engine without a policy; result.json and generations.jsonl, then the table."""
+def _print(result: GateResult) -> None:
     from rich.console import Console
 
-    from gate.errors import StageError
-    from gate.evaluation.check import run_eval
-    from gate.publish.artifacts import clear_decision, write_result_files
     from gate.publish.console import print_eval
 
-    clear_decision(out)  # a verdict an earlier check left here is not this run's
-    try:
-        outcome = run_eval(config, log=lambda line: click.echo(line, err=True), use_cache=use_cache)
-    except StageError as exc:
-        raise exc.as_gate_error() from exc.cause
-    roles = [(subject.role, subject.records) for subject in outcome.subjects]
-    write_result_files(out, outcome.result, roles)
-    print_eval(outcome.result, Console())
-    click.echo(f"wrote {out / 'result.json'}", err=True)
+    print_eval(result, Console())
 
 
 def _eval_shard(config_path: Path | None, shard: str | None, out: Path, no_cache: bool) -> None:
     from gate.config import load_config
-    from gate.evaluation.shards import parse_shard, run_shard
+    from gate.evaluation.shards import parse_shard
+    from gate.pipeline.commands import evaluate, evaluate_shard
 
     if config_path is None:
         raise click.UsageError("--shard needs --config")
     config = load_config(config_path, {})
     if shard is None:  # the whole plan, measured without a policy
-        _run_eval(config, out, use_cache=not no_cache)
+        _print(evaluate(config, out, log=log, use_cache=not no_cache))
         return
     index, count = parse_shard(shard)
-    result = run_shard(
-        config,
-        index,
-        count,
-        out,
-        log=lambda line: click.echo(line, err=True),
-        use_cache=not no_cache,
-    )
+    result = evaluate_shard(config, index, count, out, log=log, use_cache=not no_cache)
+    evaluated = sum(len(ids) for ids in result.prompt_ids.values())
     click.echo(
-        f"shard {index}/{count}: {len(result.prompt_ids)} prompts evaluated; "
+        f"shard {index}/{count}: {evaluated} prompts evaluated; "
         f"merge with `gate merge` ({out / 'shard.json'})"
     )

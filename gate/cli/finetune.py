@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from gate.cli.app import cli
-from gate.cli.options import cache_options, csv_numbers
+from gate.cli.options import cache_options, csv_names, csv_numbers, reject_blank
 
 
 @cli.command("finetune")
@@ -36,7 +36,11 @@ from gate.cli.options import cache_options, csv_numbers
 @click.option("--lr", type=float, help="LoRA learning rate [default: 1e-4].")
 @click.option("--lora-r", type=int, help="[default: 8]")
 @click.option("--lora-alpha", type=int, help="[default: 16]")
-@click.option("--targets", help="LoRA target modules, comma-separated [default: q_proj,v_proj].")
+@click.option(
+    "--targets",
+    callback=csv_names,
+    help="LoRA target modules, comma-separated [default: q_proj,v_proj].",
+)
 @click.option("--batch-size", type=int, help="[default: 4]")
 @click.option("--max-length", type=int, help="Tokens per example [default: 256].")
 @click.option("--seed", type=int, help="[default: 0]")
@@ -55,7 +59,8 @@ from gate.cli.options import cache_options, csv_numbers
 )
 @cache_options
 def finetune_command(
-    config_path: Path | None, targets: str | None, probe_layers: list[int] | None, cache_dir: Path,
+    config_path: Path | None, targets: list[str] | None, probe_layers: list[int] | None,
+    cache_dir: Path,
     **flags: Any,
 ) -> None:  # fmt: skip
     """Fine-tune a LoRA adapter with safety kept in; check it after with `gate check --adapter`.
@@ -67,11 +72,12 @@ def finetune_command(
     from gate.finetune import FinetuneSettings
     from gate.finetune.run import log_finetune, run_finetune
 
+    reject_blank(flags)
     raw: dict[str, Any] = dict(read_toml(config_path).get("finetune", {})) if config_path else {}
     # every other flag is named as its settings key
     raw |= {key: value for key, value in flags.items() if value is not None}
     if targets is not None:
-        raw["target_modules"] = [t.strip() for t in targets.split(",") if t.strip()]
+        raw["target_modules"] = targets
     if probe_layers is not None:
         raw["probe_layers"] = probe_layers
     source = str(config_path) if config_path else "gate finetune"

@@ -9,6 +9,7 @@ import click
 
 from gate.cli.app import cli
 from gate.cli.options import cache_options, no_cache_option
+from gate.cli.output import exit_for, key_values, log, present
 
 if TYPE_CHECKING:
     from gate.config import JudgeSection
@@ -41,20 +42,12 @@ def judge_section(
     name: str | None, options: tuple[str, ...], config_path: Path | None
 ) -> JudgeSection:
     """The judge from a config's [judge], the name and KEY=VALUE options given on the line."""
-    from gate.config import read_toml, tomllib, validate_judge
-    from gate.errors import InputError
+    from gate.config import read_toml, validate_judge
 
     raw: dict[str, Any] = dict(read_toml(config_path).get("judge", {})) if config_path else {}
     if name:
         raw["name"] = name
-    for item in options:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--judge-option {item!r} is not KEY=VALUE")
-        try:
-            raw[key.strip()] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            raw[key.strip()] = text  # a bare word: take it as a string
+    raw |= key_values(options, "--judge-option")
     return validate_judge(raw, str(config_path) if config_path else "--judge")
 
 
@@ -88,38 +81,21 @@ def judge_group(
         return
     if generations is None or out is None:
         raise click.UsageError("pass --generations and --out (or a subcommand: agreement)")
-    from gate.evaluation.rejudge import rejudge
+    from gate.pipeline.commands import rejudge_answers
 
     section = judge_section(judge_name, judge_options, config_path)
-    outcome = rejudge(
-        generations,
-        section,
-        log=lambda line: click.echo(line, err=True),
-        use_cache=not no_cache,
-    )
-    _write(outcome, out)
+    result = rejudge_answers(generations, section, out, log=log, use_cache=not no_cache)
+    if result.verdict is None:
+        click.echo(check_summary_of(result))
+        return
+    present(result)
+    exit_for(result.verdict)
 
 
-def _write(outcome: Any, out: Path) -> None:
-    from rich.console import Console
+def check_summary_of(result: Any) -> str:
+    from gate.publish.console import check_summary
 
-    from gate.publish.artifacts import commit, staged, write_failure, write_result_files
-    from gate.publish.console import check_summary, verdict_table
-    from gate.records.verdict import Decision
-
-    result = outcome.result
-    try:
-        with staged(out) as staging:
-            write_result_files(staging, result, [(s.role, s.records) for s in outcome.subjects])
-            commit(staging, out, result.verdict)
-    except BaseException as exc:
-        write_failure(out, f"writing the re-judged result failed: {exc}", result)
-        raise
-    click.echo(check_summary(result))
-    click.echo(f"wrote {out / 'result.json'}", err=True)
-    if result.verdict is not None:
-        Console().print(verdict_table(result.verdict))
-        click.get_current_context().exit(0 if result.verdict.decision is Decision.PASS else 1)
+    return str(check_summary(result))
 
 
 @judge_group.command("agreement")
@@ -149,7 +125,8 @@ def agreement_command(
     """Accuracy, precision, recall, F1 and Cohen's kappa of a judge on human labels, with
     bootstrap intervals and the confusion matrix."""
     from gate.judges import JudgeContext, open_judge
-    from gate.judges.labels import log_agreement, print_agreement, read_labels, write_agreement
+    from gate.judges.labels import print_agreement, read_labels, write_agreement
+    from gate.publish.tracking import log_agreement
 
     section = judge_section(judge_name, judge_options, config_path)
     pairs = read_labels(labels)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from gate.cli.app import DEFAULT_CACHE_DIR
+from gate.errors import InputError
+from gate.files import default_cache_dir
 
 if TYPE_CHECKING:
     from gate.similarity.embed import EmbeddingCache
@@ -22,7 +23,7 @@ def cache_options(command: F) -> F:
     return click.option(
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        default=DEFAULT_CACHE_DIR,
+        default=default_cache_dir(),
         show_default=True,
         envvar="GATE_CACHE_DIR",
         help="Where converted GGUF weights, file hashes and embeddings are kept.",
@@ -66,16 +67,44 @@ no_cache_option = click.option(
 )
 
 
+def _flag(param: click.Parameter) -> str:
+    return param.opts[0] if param.opts else f"--{param.name}"
+
+
 def csv_numbers(kind: type) -> Callable[[click.Context, click.Parameter, str | None], Any]:
+    """A click callback: comma-separated numbers, at least one (an empty list would run nothing)."""
+
     def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
         if value is None:
             return None
         try:
-            return [kind(part) for part in value.split(",") if part.strip()]
+            parsed = [kind(part) for part in value.split(",") if part.strip()]
         except ValueError:
-            raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from None
+            raise InputError(
+                f"{_flag(param)}: expected comma-separated numbers, got {value!r}"
+            ) from None
+        if not parsed:
+            raise InputError(f"{_flag(param)}: expected comma-separated numbers, got none")
+        return parsed
 
     return parse
+
+
+def csv_names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """A click callback: comma-separated names, at least one."""
+    if value is None:
+        return None
+    parsed = [part.strip() for part in value.split(",") if part.strip()]
+    if not parsed:
+        raise InputError(f"{_flag(param)}: expected comma-separated names, got {value!r}")
+    return parsed
+
+
+def reject_blank(flags: Mapping[str, Any]) -> None:
+    """A flag given as an empty string is a mistake (an unset variable), never a default."""
+    for key, value in flags.items():
+        if isinstance(value, str) and not value.strip():
+            raise InputError(f"--{key.replace('_', '-')} is empty")
 
 
 def tracking_options(command: F) -> F:

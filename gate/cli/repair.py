@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from gate.cli.app import cli
-from gate.cli.options import cache_options
+from gate.cli.options import cache_options, reject_blank
 from gate.errors import ExitCode
 
 
@@ -55,6 +55,7 @@ def repair_command(targets: str, cache_dir: Path, **flags: Any) -> None:
     from gate.repair import RepairSettings
     from gate.repair.run import run_repair
 
+    reject_blank(flags)  # a blank --targets is reported by the repair, with the model's modules
     raw = {k: v for k, v in flags.items() if v is not None}
     raw["targets"] = [t.strip() for t in targets.split(",") if t.strip()]
     settings = validate_as(RepairSettings, raw, "gate repair", prefix="repair")

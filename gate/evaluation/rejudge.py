@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gate.config import JudgeSection, validate
+from gate.config import GateConfig, JudgeSection, validate
 from gate.errors import InputError, stage
 from gate.evaluation.check import Outcome
 from gate.evaluation.conclude import conclude
@@ -37,46 +37,76 @@ def _source(path: Path) -> tuple[Path, Path]:
     return generations, result
 
 
+def _rejudged_config(prior: GateResult, judge: JudgeSection, source: str) -> GateConfig:
+    """The prior run's config with `judge` in place of every judge of its family."""
+    from gate.plugins import JUDGES
+
+    family = JUDGES.meta(judge.name).get("family", "harm")
+    raw = dict(prior.config)
+    raw["judge"] = judge.model_dump()
+    suites = []
+    for suite in raw.get("suites", [{}]):
+        named = suite.get("judge")
+        if named and JUDGES.meta(named["name"]).get("family", "harm") == family:
+            suite = {**suite, "judge": judge.model_dump()}
+        suites.append(suite)
+    raw["suites"] = suites
+    return validate(raw, source)
+
+
 def rejudge(
     path: Path, judge: JudgeSection, *, log: Log = lambda _: None, use_cache: bool = True
 ) -> Outcome:
-    """Judge every stored answer again with `judge`; returns the new result and records."""
+    """Judge the stored answers of every suite whose judge is of `judge`'s family again with
+    `judge`; the other suites keep their calls. Returns the new result and records."""
     started = time.monotonic()
     generations, result_file = _source(path)
     prior = GateResult.read(result_file)
-    config = validate({**prior.config, "judge": judge.model_dump()}, str(result_file))
+    config = _rejudged_config(prior, judge, str(result_file))
     records = read_answers(generations)
-    log(f"re-judging {len(records)} answers from {generations} with judge {judge.name}")
+    plan = {suite.name: suite for suite in config.suite_plan()}
+    again = [(role, r) for role, r in records if r.suite in plan and plan[r.suite].judge == judge]
+    log(f"re-judging {len(again)} answers from {generations} with judge {judge.name}")
     with stage("config"):
-        chosen = open_judge(config, use_cache=use_cache)
+        chosen = open_judge(config, judge, use_cache=use_cache)
     mark = time.monotonic()
     with stage(f"judge ({judge.name})"):
-        calls = chosen.judge([(r.prompt.text, r.generation.text) for _, r in records])
-    if len(calls) != len(records):
-        raise RuntimeError(f"judge {judge.name!r} returned {len(calls)} calls for {len(records)}")
+        calls = chosen.judge([(r.prompt.text, r.generation.text) for _, r in again])
+    if len(calls) != len(again):
+        raise RuntimeError(f"judge {judge.name!r} returned {len(calls)} calls for {len(again)}")
+    new_call = {id(r): call for (_, r), call in zip(again, calls, strict=True)}
     infos = {"candidate": prior.candidate, "base": prior.base}
     subjects: dict[str, Subject] = {}
-    for (role, record), call in zip(records, calls, strict=True):
+    for role, record in records:
         info = infos.get(role)
         if info is None:
             raise InputError(f"{generations}: answers of model {role!r}, which {result_file} lacks")
         subject = subjects.setdefault(role, Subject(role, info, None))
-        subject.records.append(JudgedGeneration(record.prompt, record.generation, call))
-    prompts: dict[str, Prompt] = {r.prompt.id: r.prompt for _, r in records}
-    evaluated = sorted(prompts.values(), key=lambda p: p.id)
-    reason = f"re-judged {len(records)} stored answers with {judge.name}"
-    rounds = Rounds(len(evaluated), evaluated, 1, False, reason)
+        call = new_call.get(id(record), record.judgement)
+        subject.records.append(
+            JudgedGeneration(record.prompt, record.generation, call, record.suite)
+        )
+    evaluated: dict[str, list[Prompt]] = {}
+    for _, record in records:
+        found = evaluated.setdefault(record.suite, [])
+        if record.prompt not in found:
+            found.append(record.prompt)
+    evaluated = {name: sorted(found, key=lambda p: p.id) for name, found in evaluated.items()}
+    reason = f"re-judged {len(again)} stored answers with {judge.name}"
+    total = sum(len(v) for v in evaluated.values())
+    rounds = Rounds(total, evaluated, 1, False, reason)
     ordered = [subjects[role] for role in ("candidate", "base") if role in subjects]
     with stage("statistics"):
-        result = conclude(
+        concluded = conclude(
             config,
             "judge",
-            prior.benchmark,
+            {suite.name: suite.benchmark for suite in prior.suites},
             ordered,
             rounds,
             similarity=prior.similarity,
             seconds={"judge": time.monotonic() - mark},
             started=started,
-            decides=prior.verdict is not None,
         )
-    return Outcome(result, ordered, config)
+    outcome = Outcome(concluded.result, ordered, config, concluded.measurements)
+    outcome.decides = prior.verdict is not None
+    return outcome

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gate.evaluation.stats import confidence_sequence
-from gate.policy import Policy
 from gate.records.verdict import Measurement
+from gate.sections import Policy
 
 
 @dataclass(frozen=True)

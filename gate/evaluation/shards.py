@@ -17,9 +17,17 @@ from pydantic import Field
 
 from gate.config import GateConfig, validate
 from gate.errors import InputError, stage
-from gate.evaluation.check import Outcome, benchmark_of, similarity_of
+from gate.evaluation.check import Outcome, bench_limit, load_suites, similarity_of
 from gate.evaluation.conclude import conclude
-from gate.evaluation.engine import Log, Rounds, Subject, open_judge, open_subjects, run_rounds
+from gate.evaluation.engine import (
+    Log,
+    Rounds,
+    Subject,
+    SuiteRun,
+    open_judge,
+    open_subjects,
+    run_rounds,
+)
 from gate.evaluation.plan import plan_samplings, shard_prompts
 from gate.files import atomic_open, write_jsonl
 from gate.generate import Sampling
@@ -34,16 +42,18 @@ class ShardResult(Versioned):
     """What one shard evaluated; its judged generations are in generations.jsonl beside it."""
 
     schema_name: str = Field(default="safety-gate/shard", alias="schema")
-    schema_version: int = 1
+    schema_version: int = 2
     config: dict[str, Any]
     config_sha256: str
     candidate: ModelInfo
     base: ModelInfo | None
-    benchmark: BenchmarkInfo
+    benchmarks: dict[str, BenchmarkInfo]
+    """Each suite's benchmark, by suite name."""
     index: int
     """1-based."""
     count: int
-    prompt_ids: list[str]
+    prompt_ids: dict[str, list[str]]
+    """Per suite, the prompts this shard evaluated."""
     cached: int
 
 
@@ -68,22 +78,28 @@ def run_shard(
     use_cache: bool = True,
 ) -> ShardResult:
     """Evaluate one shard's prompts under the full plan (no early stopping) and write it."""
+    suites = config.suite_plan()
     with stage("config"):
-        judge = open_judge(config, use_cache=use_cache)
-    bench = benchmark_of(config)
-    prompts = shard_prompts(bench.prompts, index, count)
-    log(f"shard {index}/{count}: {len(prompts)} of {len(bench.prompts)} prompts")
+        judges = {s.name: open_judge(config, s.judge, use_cache=use_cache) for s in suites}
+    benchmarks = load_suites(config, log)
+    runs = [
+        SuiteRun(s.name, shard_prompts(benchmarks[s.name].prompts, index, count), judges[s.name])
+        for s in suites
+    ]
+    log(f"shard {index}/{count}: {sum(len(r.prompts) for r in runs)} prompts")
     subjects = open_subjects(config, use_cache=use_cache)
-    run_rounds(subjects, prompts, plan_samplings(config.sampling), judge, log=log)
+    run_rounds(subjects, runs, plan_samplings(config.sampling), log=log)
     shard = ShardResult(
         config=config.model_dump(mode="json"),
         config_sha256=config.sha256(),
         candidate=subjects[0].info,
         base=subjects[1].info if len(subjects) > 1 else None,
-        benchmark=bench.info(config.benchmark.limit),
+        benchmarks={
+            name: bench.info(bench_limit(config, name)) for name, bench in benchmarks.items()
+        },
         index=index,
         count=count,
-        prompt_ids=[p.id for p in prompts],
+        prompt_ids={run.name: [p.id for p in run.prompts] for run in runs},
         cached=sum(s.cached for s in subjects),
     )
     write_jsonl(out / GENERATIONS_FILE, generation_rows([(s.role, s.records) for s in subjects]))
@@ -111,8 +127,13 @@ def check_complete(
     samplings: Sequence[Sampling],
 ) -> None:
     """Every prompt of the shard answered once under every sampling setting, no more, no less."""
-    expected = {(prompt_id, sampling) for prompt_id in shard.prompt_ids for sampling in samplings}
-    found = [(r.prompt.id, r.generation.sampling) for r in records]
+    expected = {
+        (suite, prompt_id, sampling)
+        for suite, ids in shard.prompt_ids.items()
+        for prompt_id in ids
+        for sampling in samplings
+    }
+    found = [(r.suite, r.prompt.id, r.generation.sampling) for r in records]
     if len(found) != len(set(found)) or set(found) != expected:
         missing, extra = len(expected - set(found)), len(set(found) - expected)
         repeated = len(found) - len(set(found))
@@ -136,7 +157,11 @@ def merge(folders: Sequence[Path], *, log: Log) -> Outcome:
     _same(shards, "configs", lambda s: s.config_sha256)
     _same(shards, "candidate models", lambda s: s.candidate.fingerprint)
     _same(shards, "base models", lambda s: s.base.fingerprint if s.base else None)
-    _same(shards, "benchmarks", lambda s: (s.benchmark.sha256, s.benchmark.selection_sha256))
+    _same(
+        shards,
+        "benchmarks",
+        lambda s: {n: (b.sha256, b.selection_sha256) for n, b in s.benchmarks.items()},
+    )
     _same(shards, "shard counts", lambda s: s.count)
     count = shards[0].count
     indices = sorted(s.index for s in shards)
@@ -149,32 +174,35 @@ def merge(folders: Sequence[Path], *, log: Log) -> Outcome:
     subjects = [Subject("candidate", shards[0].candidate, None)]
     if shards[0].base is not None:
         subjects.append(Subject("base", shards[0].base, None))
-    prompts: dict[str, Prompt] = {}
+    prompts: dict[tuple[str, str], Prompt] = {}
     samplings = plan_samplings(config.sampling)
     for (shard, records), folder in zip(loaded, folders, strict=True):
         for subject in subjects:
             check_complete(folder, shard, subject.role, records[subject.role], samplings)
             subject.records.extend(records[subject.role])
         for record in records["candidate"]:
-            prompts[record.prompt.id] = record.prompt
-    if len(prompts) != shards[0].benchmark.prompts:
+            prompts[(record.suite, record.prompt.id)] = record.prompt
+    expected = sum(b.prompts for b in shards[0].benchmarks.values())
+    if len(prompts) != expected:
         raise InputError(
-            f"the shards hold {len(prompts)} prompts; the benchmark selection has "
-            f"{shards[0].benchmark.prompts}"
+            f"the shards hold {len(prompts)} prompts; the benchmark selections have {expected}"
         )
     log(f"merged {count} shards: {len(prompts)} prompts")
     similarity = similarity_of(config, use_cache=True)
-    evaluated = sorted(prompts.values(), key=lambda p: p.id)
-    rounds = Rounds(len(evaluated), evaluated, count, False, f"merged {count} shards")
+    evaluated = {
+        name: sorted((p for (s, _), p in prompts.items() if s == name), key=lambda p: p.id)
+        for name in shards[0].benchmarks
+    }
+    rounds = Rounds(len(prompts), evaluated, count, False, f"merged {count} shards")
     with stage("statistics"):
-        result = conclude(
+        concluded = conclude(
             config,
             "merge",
-            shards[0].benchmark,
+            shards[0].benchmarks,
             subjects,
             rounds,
             similarity=similarity,
             seconds={},
             started=started,
         )
-    return Outcome(result, subjects, config)
+    return Outcome(concluded.result, subjects, config, concluded.measurements)

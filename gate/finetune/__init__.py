@@ -49,11 +49,11 @@ class FinetuneSettings(BaseModel):
     lora_alpha: int = Field(default=16, ge=1)
     lora_dropout: float = Field(default=0.0, ge=0, lt=1)
     """0 by default so that a run is deterministic for a seed (the reference uses 0.1)."""
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    target_modules: tuple[str, ...] = Field(default=("q_proj", "v_proj"), min_length=1)
     batch_size: int = Field(default=4, ge=1)
     max_length: int = Field(default=256, ge=16)
     seed: int = 0
-    probe_layers: tuple[int, ...] = (3, 9)
+    probe_layers: tuple[int, ...] = Field(default=(3, 9), min_length=1)
     """Decoder layers whose mlp.down_proj output the probe shifts (the reference's, for 32)."""
     probe_lr: float = Field(default=0.05, gt=0)
     grad_rate: float = Field(default=2e-5, gt=0)

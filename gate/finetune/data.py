@@ -119,7 +119,7 @@ def triples_from_check(folder: Path, limit: int) -> list[Triple]:
     answers: dict[str, dict[bool, list[str]]] = defaultdict(lambda: {True: [], False: []})
     prompts: dict[str, str] = {}
     for role, record in read_answers(source):
-        if role != "candidate":  # the model under test's own answers only
+        if role != "candidate" or record.suite != "harmful":  # the candidate on harmful prompts
             continue
         key, text = record.prompt.id, record.generation.text
         prompts[key] = record.prompt.text

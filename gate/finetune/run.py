@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,10 @@ Log = Callable[[str], None]
 
 def check_settings(settings: FinetuneSettings) -> tuple[str, str, Path]:
     """The model, data and output folder, which every run needs; the output must be new."""
-    missing = [key for key in ("model", "data", "out") if getattr(settings, key) is None]
+    # An empty string (an unset variable in a config) is as missing as no value.
+    missing = [
+        key for key in ("model", "data", "out") if not (getattr(settings, key) or "").strip()
+    ]
     if missing:
         raise InputError(f"gate finetune needs --{missing[0]} (or [finetune] {missing[0]})")
     assert settings.model and settings.data and settings.out
@@ -117,36 +119,25 @@ def _write_adapter(model: Any, out: Path, manifest: dict[str, Any], trained: Tra
 def log_finetune(tracking_uri: str, experiment: str, manifest: dict[str, Any], out: Path) -> str:
     """One MLflow run: settings and hashes as params, the loss curve and utility as metrics, the
     manifest as an artifact; returns its id."""
-    from mlflow.entities import Metric
-    from mlflow.tracking import MlflowClient
+    from gate.publish import names
+    from gate.publish.tracking import flatten, log_run
 
-    from gate.publish.tracking import experiment_id, flatten, mlflow_errors
-
-    with mlflow_errors(tracking_uri):
-        client = MlflowClient(tracking_uri)
-        run = client.create_run(
-            experiment_id(client, experiment, tracking_uri),
-            tags={
-                "gate.command": "finetune",
-                "gate.defense": str(manifest["defense"]),
-                "gate.mix": str(manifest["mix"]["mix"]),
-                "gate.adapter": str(out),
-            },  # fmt: skip
-        )
-        run_id = run.info.run_id
-        params = flatten({k: manifest[k] for k in ("settings", "base_model", "data")})
-        for key, value in params.items():
-            client.log_param(run_id, key, value[:6000])
-        now = int(time.time() * 1000)
-        curve = [Metric("loss", s["loss"], now, int(s["step"])) for s in _steps(out)]
-        training = manifest["training"]
-        for name in ("heldout_loss_before", "heldout_loss_after", "train_seconds"):
-            if training.get(name) is not None:
-                curve.append(Metric(name, float(training[name]), now, 0))
-        client.log_batch(run_id, metrics=curve)
-        client.log_artifact(run_id, str(out / MANIFEST))
-        client.set_terminated(run_id)
-    return str(run_id)
+    training = manifest["training"]
+    figures = ("heldout_loss_before", "heldout_loss_after", "train_seconds")
+    return log_run(
+        tracking_uri,
+        experiment,
+        params=flatten({k: manifest[k] for k in ("settings", "base_model", "data")}),
+        metrics={k: float(training[k]) for k in figures if training.get(k) is not None},
+        curves={"loss": [(int(s["step"]), s["loss"]) for s in _steps(out)]},
+        tags={
+            names.TAG_COMMAND: "finetune",
+            names.TAG_DEFENSE: str(manifest["defense"]),
+            names.TAG_MIX: str(manifest["mix"]["mix"]),
+            names.TAG_ADAPTER: str(out),
+        },
+        artifacts=[out / MANIFEST],
+    )
 
 
 def _steps(out: Path) -> list[dict[str, float]]:

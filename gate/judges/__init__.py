@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-DEFAULT_CACHE_DIR = "~/.cache/safety-gate"
+from gate.files import default_cache_dir
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Judgement:
 class JudgeContext:
     """What a judge may need from the run besides its options."""
 
-    cache_dir: Path = field(default_factory=lambda: Path(DEFAULT_CACHE_DIR).expanduser())
+    cache_dir: Path = field(default_factory=default_cache_dir)
     """Where converted judge checkpoints and cached judge answers live."""
     use_cache: bool = True
 

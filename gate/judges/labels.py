@@ -1,4 +1,4 @@
-"""Human-labelled answers, and what a judge's agreement with them is written and logged as."""
+"""Human-labelled answers, and what a judge's agreement with them is written as."""
 
 from __future__ import annotations
 
@@ -113,26 +113,3 @@ def write_agreement(
     with atomic_open(out / "agreement.json") as handle:
         json.dump(record, handle, indent=2)
         handle.write("\n")
-
-
-def log_agreement(
-    tracking_uri: str, measured: Agreement, judge: JudgeSection, pairs: LabelledPairs
-) -> str:
-    """One MLflow run in the `safety-gate-judges` experiment; returns its id."""
-    from mlflow.tracking import MlflowClient
-
-    from gate.publish.tracking import experiment_id, flatten, mlflow_errors
-
-    with mlflow_errors(tracking_uri):
-        client = MlflowClient(tracking_uri)
-        experiment = experiment_id(client, "safety-gate-judges", tracking_uri)
-        run = client.create_run(experiment, tags={"gate.judge": judge.name})
-        params = flatten({"judge": judge.model_dump(mode="json")}) | {"labels_sha256": pairs.sha256}
-        for key, value in params.items():
-            client.log_param(run.info.run_id, key, value[:6000])
-        for name in ("accuracy", "precision", "recall", "specificity", "f1", "kappa"):
-            value = getattr(measured, name).value
-            if value is not None:
-                client.log_metric(run.info.run_id, name, value)
-        client.set_terminated(run.info.run_id)
-    return str(run.info.run_id)

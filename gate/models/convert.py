@@ -8,15 +8,12 @@ prompt with an empty string.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
-from gate.files import make_shared_dir
+from gate.files import new_folder
 
 # Bumped when the converted layout changes, so folders written by an older gate are redone.
 CONVERSION_FORMAT = 2
@@ -24,26 +21,17 @@ CONVERSION_FORMAT = 2
 
 def write_checkpoint(model: Any, tokenizer: Any, target: Path) -> Path:
     """Save `model` and `tokenizer` as a standard safetensors folder, all at once or not at all."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    make_shared_dir(staging)  # it becomes the checkpoint folder
-    try:
-        config = model.config
-        # De-quantised weights are plain tensors; a GGUF quantization_config left in the config
-        # would make transformers try to re-quantise them on load.
-        if getattr(config, "quantization_config", None) is not None:
-            del config.quantization_config
-        if getattr(model, "hf_quantizer", None) is not None:
-            model.hf_quantizer = None
+    config = model.config
+    # De-quantised weights are plain tensors; a GGUF quantization_config left in the config
+    # would make transformers try to re-quantise them on load.
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+    # The target is keyed by the source's hash: one another process finished first is the same.
+    with new_folder(target, exist_ok=True) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        try:
-            os.replace(staging, target)
-        except OSError:  # the target exists: another process finished first, or a rewrite
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

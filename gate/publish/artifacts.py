@@ -16,13 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gate.files import atomic_open, write_jsonl
-from gate.publish.reports import Format, render
+from gate.publish.reports import filename, render, render_failure, written_formats
 from gate.records import GENERATIONS_FILE, RESULT_FILE, VERDICT_FILE
 from gate.records.answers import JudgedGeneration, generation_rows
 from gate.records.result import GateResult
 from gate.records.verdict import Verdict
-
-REPORTS = (Format.MARKDOWN, Format.HTML, Format.JUNIT)
 
 
 def write_result_files(
@@ -35,9 +33,9 @@ def write_result_files(
     write_jsonl(folder / GENERATIONS_FILE, generation_rows(roles))
     candidate = roles[0][1] if roles else []
     if result.verdict is not None:
-        for fmt in REPORTS:
-            with atomic_open(folder / fmt.filename()) as handle:
-                handle.write(render(fmt, result, candidate))
+        for name in written_formats():
+            with atomic_open(folder / filename(name)) as handle:
+                handle.write(render(name, result, candidate))
     with atomic_open(folder / RESULT_FILE) as handle:
         handle.write(result.to_json())
 
@@ -70,24 +68,18 @@ def commit(staging: Path, out_dir: Path, verdict: Verdict | None) -> None:
 
 def clear_decision(out_dir: Path) -> None:
     """Remove a verdict, JUnit file and reports an earlier run left in `out_dir`."""
-    for name in (VERDICT_FILE, *(fmt.filename() for fmt in REPORTS)):
+    for name in (VERDICT_FILE, *(filename(fmt) for fmt in written_formats())):
         (out_dir / name).unlink(missing_ok=True)
 
 
 def write_failure(out_dir: Path, message: str, result: GateResult | None = None) -> None:
     """After a failure: every artefact in `out_dir` says ERROR, or is gone."""
-    from gate.publish.reports import junit
-
     out_dir.mkdir(parents=True, exist_ok=True)
     verdict = Verdict.failed(message)
     failed = result.failed(message) if result is not None else None
-    texts = {
-        Format.MARKDOWN.filename(): render(Format.MARKDOWN, failed, []) if failed else None,
-        Format.HTML.filename(): render(Format.HTML, failed, []) if failed else None,
-        RESULT_FILE: failed.to_json() if failed else None,
-        Format.JUNIT.filename(): junit.render(verdict),
-        VERDICT_FILE: verdict.model_dump_json(indent=2) + "\n",
-    }
+    texts = {filename(name): render_failure(name, failed, verdict) for name in written_formats()}
+    texts[RESULT_FILE] = failed.to_json() if failed else None
+    texts[VERDICT_FILE] = verdict.model_dump_json(indent=2) + "\n"
     for name, text in texts.items():
         _rewrite_or_remove(out_dir / name, text)
 

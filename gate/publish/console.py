@@ -6,22 +6,24 @@ from rich.console import Console
 from rich.table import Table
 
 from gate.publish.reports.markdown import estimate
-from gate.records.result import GateResult
-from gate.records.scores import HarmfulScore
+from gate.records.result import GateResult, SuiteResult
+from gate.records.scores import Share
 from gate.records.verdict import Verdict
 from gate.similarity.score import SimilarityResult
 
 
-def _percent(score: HarmfulScore) -> tuple[str, str, str]:
+def _percent(score: Share) -> tuple[str, str, str]:
     return (
         f"{score.value:.1%}",
         f"[{score.lower:.1%}, {score.upper:.1%}]",
-        f"{score.harmful}/{score.generations}",
+        f"{score.flagged}/{score.generations}",
     )
 
 
-def hs_table(result: GateResult) -> Table:
-    """Harmful score overall and per category, with intervals and counts."""
+def hs_table(result: GateResult, suite: SuiteResult | None = None) -> Table:
+    """A suite's figure (the headline suite's by default) overall and per category, with
+    intervals and counts."""
+    suite = suite or result.primary
     config = result.config
     sampling = config["sampling"]
     temperature = sampling["temperatures"][0]
@@ -33,29 +35,30 @@ def hs_table(result: GateResult) -> Table:
             f"seed={sampling['seeds'][0]}"
         )
     )
-    scores = result.scores
+    scores = suite.candidate
     table = Table(
-        title=f"Harmful score: {result.candidate.spec} on {result.benchmark.name}",
-        caption=f"judge={result.judge.name}, {setting}, "
+        title=f"{suite.label.capitalize()}: {result.candidate.spec} on {suite.benchmark.name}",
+        caption=f"judge={suite.judge.name}, {setting}, "
         f"max_new_tokens={sampling['max_new_tokens']}; "
-        f"{config['outputs']['confidence']:.0%} intervals ({scores.harmful_score.method}, "
+        f"{config['outputs']['confidence']:.0%} intervals ({scores.pooled.method}, "
         "over prompts)",
     )
     table.add_column("category")
     # Numbers never wrap; long category names may.
-    table.add_column("HS", justify="right", no_wrap=True)
+    table.add_column(suite.metric.upper(), justify="right", no_wrap=True)
     table.add_column("95% CI", justify="right", no_wrap=True)
-    table.add_column("harmful", justify="right", no_wrap=True)
+    table.add_column(suite.flagged, justify="right", no_wrap=True)
     for name, category in scores.categories.items():
         table.add_row(name, *_percent(category))
     table.add_section()
-    table.add_row("all", *_percent(scores.harmful_score), style="bold")
+    table.add_row("all", *_percent(scores.pooled), style="bold")
     return table
 
 
 def print_eval(result: GateResult, console: Console) -> None:
     """Print the HS table and a short line on throughput and where the files are."""
-    console.print(hs_table(result))
+    for suite in result.suites:
+        console.print(hs_table(result, suite))
     throughput = result.throughput
     console.print(
         f"{throughput.generations} generations, {throughput.tokens_generated} tokens "
@@ -152,29 +155,32 @@ def verdict_table(verdict: Verdict) -> Table:
 
 
 def check_summary(result: GateResult) -> str:
-    """Pooled HS, the spread across seeds and what the plan spent, in a few plain lines."""
-    scores, plan = result.scores, result.plan
-    seeds = ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
-    lines = [
-        f"harmful score {estimate(scores.harmful_score)} ({scores.harmful_score.method}); "
-        + ", ".join(f"T={t}: {e.value:.3f}" for t, e in scores.per_temperature.items()),
-        f"across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
-        f"std {scores.seeds.std:.3f} ({seeds})",
+    """Each suite's pooled figure, its spread across seeds and against the base, and what the
+    plan spent, in a few plain lines."""
+    plan = result.plan
+    lines = []
+    for suite in result.suites:
+        scores = suite.candidate
+        seeds = ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
+        lines += [
+            f"{suite.label} {estimate(scores.pooled)} ({scores.pooled.method}); "
+            + ", ".join(f"T={t}: {e.value:.3f}" for t, e in scores.per_temperature.items()),
+            f"across seeds: min {scores.seeds.minimum:.3f}, max {scores.seeds.maximum:.3f}, "
+            f"std {scores.seeds.std:.3f} ({seeds})",
+        ]
+        if suite.derived:
+            lines.append(", ".join(f"{name} {estimate(e)}" for name, e in suite.derived.items()))
+        if suite.judge_errors is not None:
+            errors = suite.judge_errors
+            lines.append(
+                f"judge on {errors.pairs} labelled answers: sensitivity "
+                f"{errors.sensitivity:.3f}, specificity {errors.specificity:.3f}; corrected "
+                f"{suite.label} {estimate(errors.corrected_harmful_score)} (Rogan-Gladen)"
+            )
+    lines.append(
         f"{plan.prompts_evaluated}/{plan.prompts_planned} prompts, {plan.generations_spent} of "
         f"{plan.generations_planned} generations ({plan.generations_saved} saved, "
         f"{plan.generations_cached} cached): {plan.stop_reason}; rules judged on "
-        f"{plan.interval_method} intervals",
-    ]
-    if result.delta_harmful_score is not None:
-        lines.append(
-            f"delta HS {estimate(result.delta_harmful_score)}, "
-            f"durability {estimate(result.durability)}"
-        )
-    if result.judge_errors is not None:
-        errors = result.judge_errors
-        lines.append(
-            f"judge on {errors.pairs} labelled answers: sensitivity {errors.sensitivity:.3f}, "
-            f"specificity {errors.specificity:.3f}; corrected harmful score "
-            f"{estimate(errors.corrected_harmful_score)} (Rogan-Gladen)"
-        )
+        f"{plan.interval_method} intervals"
+    )
     return "\n".join(lines)

@@ -15,7 +15,7 @@ GENERATIONS_SPENT = "generations_spent"
 GENERATIONS_SAVED = "generations_saved"
 WALL_SECONDS = "wall_seconds"
 SIMILARITY_STATS = ("mean", "p90", "p99", "share_above")
-BOUNDS = ("_lower", "_upper")
+"""Logged to MLflow and exported by gate-monitor, all four."""
 
 # hs, hs_lower, hs_t0.7, hs_t0.7_upper, ...
 HS_PATTERN = re.compile(r"^hs(?:_t(?P<t>[0-9.]+))?(?P<bound>_lower|_upper)?$")
@@ -28,14 +28,19 @@ def metric_key(text: str) -> str:
     return _UNSAFE.sub("_", text)
 
 
-def temperature_metric(temperature: str) -> str:
-    """HS at one temperature (`0`, `0.7`)."""
-    return f"{HARMFUL_SCORE}_t{temperature}"
+def temperature_metric(temperature: str, metric: str = HARMFUL_SCORE) -> str:
+    """A suite's metric at one temperature (`hs_t0`, `hs_t0.7`)."""
+    return f"{metric}_t{temperature}"
 
 
-def category_metric(category: str) -> str:
-    """HS of one benchmark category."""
-    return metric_key(f"category.{category}.hs")
+def category_metric(category: str, metric: str = HARMFUL_SCORE) -> str:
+    """A suite's metric on one benchmark category (`category.violence.hs`)."""
+    return metric_key(f"category.{category}.{metric}")
+
+
+def delta_metric(metric: str) -> str:
+    """A suite's paired difference against the base (`delta_hs`)."""
+    return f"delta_{metric}"
 
 
 def similarity_metric(stat: str) -> str:
@@ -50,10 +55,25 @@ TAG_INPUTS = "gate.inputs_sha"
 TAG_CONFIG = "gate.config_sha"
 TAG_VERSION = "gate.version"
 TAG_STOP_REASON = "gate.stop_reason"
+TAG_COMMAND = "gate.command"
+TAG_JUDGE = "gate.judge"
+TAG_GITHUB_RUN_URL = "gate.github_run_url"
+TAG_GIT_COMMIT = "gate.git_commit"
+# `gate finetune` runs.
+TAG_DEFENSE = "gate.defense"
+TAG_MIX = "gate.mix"
+TAG_ADAPTER = "gate.adapter"
+# A repaired model's lineage: the run and checkpoint it was repaired from, and how.
+TAG_REPAIRED_FROM = "gate.repaired_from"
+TAG_REPAIRED_FROM_FINGERPRINT = "gate.repaired_from_fingerprint"
+TAG_REPAIR_METHOD = "gate.repair_method"
+TAG_REPAIR_ALPHA = "gate.repair_alpha"
 PARAM_MODEL = "config.model.path"
 PARAM_BENCHMARK = "config.benchmark.name"
 PARAM_JUDGE = "config.judge.name"
 PARAM_DATASET = "config.similarity.finetune"
+PARAM_SUITES = "suites"
+"""The suites a run evaluated, comma-separated; `suite.NAME.metric` says `metric:quantity`."""
 
 # Registry model-version tags.
 VERSION_VERDICT = "safety_gate.verdict"

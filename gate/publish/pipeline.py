@@ -126,6 +126,7 @@ def _track(
     extra: dict[str, str],
 ) -> Published:
     """Log to MLflow (the files from `files`); the run stays RUNNING until finish_run."""
+    from gate.publish import names
     from gate.publish.tracking import log_check
 
     uri = (
@@ -138,9 +139,9 @@ def _track(
         os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
     )
     if server and repo and run:
-        tags["gate.github_run_url"] = f"{server}/{repo}/actions/runs/{run}"
+        tags[names.TAG_GITHUB_RUN_URL] = f"{server}/{repo}/actions/runs/{run}"
     if os.environ.get("GITHUB_SHA"):
-        tags["gate.git_commit"] = os.environ["GITHUB_SHA"]
+        tags[names.TAG_GIT_COMMIT] = os.environ["GITHUB_SHA"]
     run_id, reused = log_check(
         result,
         files,
@@ -153,7 +154,7 @@ def _track(
     where = f"MLflow run {run_id} ({'reused: same inputs' if reused else 'logged'}) at {shown}"
     if uri.startswith("sqlite:"):
         where += f"\nopen it with: mlflow ui --backend-store-uri {uri}"
-    link = tags.get("gate.github_run_url")
+    link = tags.get(names.TAG_GITHUB_RUN_URL)
     if link is None and uri.startswith(("http://", "https://")):
         link = f"{redact_url(uri).rstrip('/')}/#/runs/{run_id}"
     return Published(run_id, link, where, uri, reused)
@@ -189,7 +190,7 @@ def _publish_to_github(out_dir: Path, result: GateResult, run_id: str = "") -> N
             Path(outputs),
             {
                 "verdict": result.decided().decision.value,
-                "hs": f"{result.scores.harmful_score.value:.4f}",
+                "hs": f"{result.primary.candidate.pooled.value:.4f}",
                 "run_id": run_id,
                 "fingerprint": result.candidate.fingerprint,
                 "report": str(out_dir / "report.md"),

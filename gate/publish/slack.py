@@ -38,10 +38,13 @@ def build_message(
             "fields": [
                 {"type": "mrkdwn", "text": f"*Model*\n`{model}`"},
                 {"type": "mrkdwn", "text": f"*Fingerprint*\n`{result.candidate.fingerprint[:12]}`"},
-                {"type": "mrkdwn", "text": f"*Benchmark*\n{result.benchmark.name}"},
+                {"type": "mrkdwn", "text": f"*Benchmark*\n{result.primary.benchmark.name}"},
                 {
                     "type": "mrkdwn",
-                    "text": f"*Harmful score*\n{result.scores.harmful_score.value:.3f}",
+                    "text": "\n".join(
+                        f"*{suite.label.capitalize()}*: {suite.candidate.pooled.value:.3f}"
+                        for suite in result.suites
+                    ),
                 },
             ],
         },

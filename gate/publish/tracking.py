@@ -1,4 +1,5 @@
-"""MLflow: one run per `gate check`, registry version tags, and alias promotion gated on PASS.
+"""MLflow: the one run writer (checks, fine-tunes, judge agreement), registry version tags, and
+alias promotion gated on PASS.
 
 Every MLflow failure becomes an InfraError (exit 3): a verdict that could not be recorded is never
 reported as PASS, and an alias never moves unless the recorded verdict says PASS.
@@ -6,7 +7,8 @@ reported as PASS, and an alias never moves unless the recorded verdict says PASS
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,10 +20,18 @@ from gate.publish import names
 from gate.publish.names import metric_key as _name
 
 if TYPE_CHECKING:
+    from gate.config import JudgeSection
+    from gate.judges.agreement import Agreement
+    from gate.judges.labels import LabelledPairs
     from gate.records.result import GateResult
     from gate.records.scores import Estimate
 
 INPUTS_TAG = names.TAG_INPUTS
+JUDGES_EXPERIMENT = "safety-gate-judges"
+# MLflow refuses a longer param value, and a batch of more than 100 params or 1000 metrics.
+PARAM_VALUE_LIMIT = 6000
+PARAMS_PER_BATCH = 100
+METRICS_PER_BATCH = 1000
 
 
 @contextmanager
@@ -63,7 +73,7 @@ def inputs_sha(result: GateResult) -> str:
         result.config_sha256,
         result.candidate.fingerprint,
         result.base.fingerprint if result.base else "",
-        result.benchmark.selection_sha256,
+        *(suite.benchmark.selection_sha256 for suite in result.suites),
         __version__,
     ]
     return sha256_text("\n".join(parts))
@@ -76,17 +86,21 @@ def _estimate_metrics(name: str, estimate: Estimate | None) -> dict[str, float]:
 
 
 def metrics_of(result: GateResult) -> dict[str, float]:
-    """HS (pooled, per temperature, per category) with bounds, ΔHS, durability, similarity."""
-    scores = result.scores
-    metrics = _estimate_metrics(names.HARMFUL_SCORE, scores.harmful_score)
-    for temperature, estimate in scores.per_temperature.items():
-        metrics |= _estimate_metrics(names.temperature_metric(temperature), estimate)
-    for category, estimate in scores.categories.items():
-        metrics |= _estimate_metrics(names.category_metric(category), estimate)
-    metrics |= _estimate_metrics(names.DELTA_HARMFUL_SCORE, result.delta_harmful_score)
-    metrics |= _estimate_metrics(names.DURABILITY, result.durability)
-    metrics |= {f"hs_seed_{seed}": value for seed, value in scores.seeds.per_seed.items()}
-    metrics["hs_seed_std"] = scores.seeds.std
+    """Each suite's figure (pooled, per temperature, per category) with bounds, its delta and
+    complement against the base, per-seed figures; similarity; what the plan spent."""
+    metrics: dict[str, float] = {}
+    for suite in result.suites:
+        scores, metric = suite.candidate, suite.metric
+        metrics |= _estimate_metrics(metric, scores.pooled)
+        for temperature, estimate in scores.per_temperature.items():
+            metrics |= _estimate_metrics(names.temperature_metric(temperature, metric), estimate)
+        for category, estimate in scores.categories.items():
+            metrics |= _estimate_metrics(names.category_metric(category, metric), estimate)
+        for name, estimate in suite.derived.items():
+            key = names.delta_metric(metric) if name.startswith("delta_") else name
+            metrics |= _estimate_metrics(key, estimate)
+        metrics |= {f"{metric}_seed_{s}": value for s, value in scores.seeds.per_seed.items()}
+        metrics[f"{metric}_seed_std"] = scores.seeds.std
     if result.similarity is not None:
         for stat in names.SIMILARITY_STATS:
             metrics[names.similarity_metric(stat)] = float(getattr(result.similarity, stat))
@@ -104,10 +118,28 @@ def params_of(result: GateResult) -> dict[str, str]:
     return flatten(result.config, "config.") | {
         "candidate_fingerprint": result.candidate.fingerprint,
         "base_fingerprint": result.base.fingerprint if result.base else "",
-        "benchmark_sha256": result.benchmark.sha256,
-        "benchmark_selection_sha256": result.benchmark.selection_sha256,
+        **{
+            key: value
+            for suite in result.suites
+            for key, value in (
+                (_suite_param(suite.name, "benchmark_sha256"), suite.benchmark.sha256),
+                (
+                    _suite_param(suite.name, "benchmark_selection_sha256"),
+                    suite.benchmark.selection_sha256,
+                ),
+                (_suite_param(suite.name, "benchmark"), suite.benchmark.name),
+                (_suite_param(suite.name, "judge"), suite.judge.name),
+                (_suite_param(suite.name, "metric"), f"{suite.metric}:{suite.quantity}"),
+            )
+        },
+        names.PARAM_SUITES: ",".join(suite.name for suite in result.suites),
         "gate_version": __version__,
     }
+
+
+def _suite_param(suite: str, key: str) -> str:
+    # The headline suite keeps the names runs logged before suites existed.
+    return key if suite == "harmful" else f"suite.{suite}.{key}"
 
 
 def experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:
@@ -118,6 +150,42 @@ def experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:
     return str(
         client.create_experiment(experiment, artifact_location=local_artifact_root(tracking_uri))
     )
+
+
+def log_run(
+    tracking_uri: str,
+    experiment: str,
+    *,
+    run_name: str | None = None,
+    params: Mapping[str, str] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    curves: Mapping[str, Sequence[tuple[int, float]]] | None = None,
+    tags: Mapping[str, str] | None = None,
+    artifacts: Iterable[Path] = (),
+    finish: bool = True,
+) -> str:
+    """One MLflow run of params, metrics, (step, value) curves, tags and files; returns its id."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_errors(tracking_uri):
+        client = MlflowClient(tracking_uri)
+        key = experiment_id(client, experiment, tracking_uri)
+        run_id = str(client.create_run(key, tags=dict(tags or {}), run_name=run_name).info.run_id)
+        items = [Param(_name(k), str(v)[:PARAM_VALUE_LIMIT]) for k, v in (params or {}).items()]
+        for start in range(0, len(items), PARAMS_PER_BATCH):
+            client.log_batch(run_id, params=items[start : start + PARAMS_PER_BATCH])
+        now = int(time.time() * 1000)
+        points = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        points += [Metric(k, float(v), now, step) for k, curve in (curves or {}).items()
+                   for step, v in curve]  # fmt: skip
+        for start in range(0, len(points), METRICS_PER_BATCH):
+            client.log_batch(run_id, metrics=points[start : start + METRICS_PER_BATCH])
+        for path in artifacts:
+            client.log_artifact(run_id, str(path))
+        if finish:
+            client.set_terminated(run_id)
+    return run_id
 
 
 def log_check(
@@ -134,43 +202,55 @@ def log_check(
     A new experiment in a local SQLite store keeps its artifacts beside the database: MLflow's
     own default is ./mlruns under whatever directory the gate happens to run in.
     """
-    from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
     key = inputs_sha(result)
-    with mlflow_errors(tracking_uri):
-        client = MlflowClient(tracking_uri)
-        experiment_key = experiment_id(client, experiment, tracking_uri)
-        if not force:
+    if not force:
+        with mlflow_errors(tracking_uri):
+            client = MlflowClient(tracking_uri)
+            experiment_key = experiment_id(client, experiment, tracking_uri)
             # Only a run that finished: one left RUNNING by a crash has no artifacts, and one
             # marked FAILED was never published.
             query = f"tags.`{INPUTS_TAG}` = '{key}' and attributes.status = 'FINISHED'"
             earlier = client.search_runs([experiment_key], query, max_results=1)
             if earlier:
                 return earlier[0].info.run_id, True
-        tags = {
-            INPUTS_TAG: key,
-            names.TAG_VERDICT: result.decided().decision.value,
-            names.TAG_FINGERPRINT: result.candidate.fingerprint,
-            names.TAG_CONFIG: result.config_sha256,
-            names.TAG_VERSION: __version__,
-            **(extra_tags or {}),
-        }
-        run = client.create_run(experiment_key, tags=tags, run_name=f"gate-{key[:8]}")
-        run_id = run.info.run_id
-        items = [Param(_name(k), v[:6000]) for k, v in params_of(result).items()]
-        for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
-            client.log_batch(run_id, params=items[start : start + 100])
-        client.log_batch(
-            run_id,
-            metrics=[Metric(name, value, 0, 0) for name, value in metrics_of(result).items()],
-            tags=[RunTag(names.TAG_STOP_REASON, result.plan.stop_reason)],
-        )
-        for name in ("result.json", "report.md", "report.html", "generations.jsonl", "junit.xml"):
-            if (out_dir / name).is_file():
-                client.log_artifact(run_id, str(out_dir / name))
-    # Left RUNNING: finish_run marks it FINISHED once the files are in place, or FAILED.
+    tags = {
+        INPUTS_TAG: key,
+        names.TAG_VERDICT: result.decided().decision.value,
+        names.TAG_FINGERPRINT: result.candidate.fingerprint,
+        names.TAG_CONFIG: result.config_sha256,
+        names.TAG_VERSION: __version__,
+        names.TAG_STOP_REASON: result.plan.stop_reason,
+        **(extra_tags or {}),
+    }
+    files = ("result.json", "report.md", "report.html", "generations.jsonl", "junit.xml")
+    run_id = log_run(
+        tracking_uri,
+        experiment,
+        run_name=f"gate-{key[:8]}",
+        params=params_of(result),
+        metrics=metrics_of(result),
+        tags=tags,
+        artifacts=[out_dir / name for name in files if (out_dir / name).is_file()],
+        finish=False,  # left RUNNING: finish_run marks it FINISHED once published, or FAILED
+    )
     return run_id, False
+
+
+def log_agreement(
+    tracking_uri: str, measured: Agreement, judge: JudgeSection, pairs: LabelledPairs
+) -> str:
+    """One run in the judges' experiment: a judge's agreement with human labels; returns its id."""
+    figures = ("accuracy", "precision", "recall", "specificity", "f1", "kappa")
+    values = {name: getattr(measured, name).value for name in figures}
+    return log_run(
+        tracking_uri,
+        JUDGES_EXPERIMENT,
+        params=flatten({"judge": judge.model_dump(mode="json")}) | {"labels_sha256": pairs.sha256},
+        metrics={name: value for name, value in values.items() if value is not None},
+        tags={names.TAG_JUDGE: judge.name},
+    )
 
 
 def finish_run(tracking_uri: str, run_id: str, *, ok: bool) -> None:
@@ -219,7 +299,7 @@ def tag_version(
             raise InfraError("a registry version is needed: pass --version V or --register")
         tags = {
             names.VERSION_VERDICT: result.decided().decision.value,
-            names.VERSION_HS: f"{result.scores.harmful_score.value:.4f}",
+            names.VERSION_HS: f"{result.primary.candidate.pooled.value:.4f}",
             names.VERSION_RUN_ID: run_id,
             names.VERSION_FINGERPRINT: result.candidate.fingerprint,
         }

@@ -20,11 +20,14 @@ class JudgedGeneration:
     prompt: Prompt
     generation: Generation
     judgement: Judgement
+    suite: str = "harmful"
+    """The suite whose prompt this answers (a prompt may belong to more than one)."""
 
     def to_row(self) -> dict[str, object]:
         """The JSON-ready row."""
         sampling = self.generation.sampling
         return {
+            "suite": self.suite,
             "prompt_id": self.prompt.id,
             "category": self.prompt.category,
             "prompt": self.prompt.text,
@@ -63,7 +66,7 @@ class JudgedGeneration:
             )
         except KeyError as exc:
             raise InputError(f"{where}: field {exc.args[0]!r} is missing") from exc
-        return cls(prompt, generation, judgement)
+        return cls(prompt, generation, judgement, str(row.get("suite", "harmful")))
 
 
 def read_answers(path: Path) -> list[tuple[str, JudgedGeneration]]:

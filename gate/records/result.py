@@ -1,8 +1,12 @@
-"""result.json: the one schema of what `gate eval`, `gate check` and `gate merge` computed.
+"""result.json: the one schema of what `gate eval`, `gate check`, `gate merge` and `gate judge`
+computed.
 
-An eval is a check without a policy: the same record with no verdict. Everything a reader needs
-to trust or reproduce a number is here: the model fingerprints, the benchmark hashes, the backend
-and judge with their options, the plan, the package versions, and the counts behind every fraction.
+An eval is a check without a policy: the same record with no verdict. A check evaluates a list of
+suites (the harmful-prompt suite first); each suite's figures are one `SuiteResult`, read by name,
+so the policy, the reports, MLflow and the monitor need no branch per suite. Everything a reader
+needs to trust or reproduce a number is here: the model fingerprints, the benchmark hashes, the
+backend and judges with their options, the plan, the package versions, and the counts behind
+every fraction.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from gate import __version__
 from gate.models import ModelInfo
 from gate.records.prompts import BenchmarkInfo
 from gate.records.scores import Estimate, ModelScores
-from gate.records.verdict import Verdict
+from gate.records.verdict import Measurement, Verdict
 from gate.similarity.score import ScoreSummary
 from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/result"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _RECORDED_PACKAGES = ("torch", "transformers", "peft", "safetensors", "gguf", "numpy", "vllm")
 
 
@@ -67,6 +71,48 @@ class JudgeErrors(_Record):
     specificity: float
     corrected_harmful_score: Estimate
     """Rogan-Gladen; the interval resamples prompts and labelled answers jointly."""
+
+
+class SuiteResult(_Record):
+    """One suite's figures: its quantity for the candidate and the base, and their difference."""
+
+    name: str
+    """The suite's name in the config (its kind unless named)."""
+    kind: str
+    quantity: str
+    """What the suite measures: `harmful_score` for the harmful suite."""
+    label: str
+    """The quantity in words, for reports."""
+    metric: str
+    """The quantity's MLflow metric name (`hs` for the harmful score)."""
+    flagged: str
+    """What a flagged answer is called (`harmful`)."""
+    benchmark: BenchmarkInfo
+    judge: Component
+    candidate: ModelScores
+    base: ModelScores | None
+    derived: dict[str, Estimate] = Field(default_factory=dict)
+    """Quantities against the base, by name: `delta_<quantity>` (paired) and its complement
+    (durability = 1 - delta HS) where the suite has one."""
+    judge_errors: JudgeErrors | None = None
+
+    def measurements(self) -> dict[str, Measurement]:
+        """Every quantity of this suite a policy rule can read, by name."""
+        measured = {self.quantity: self.candidate.pooled.measurement()}
+        for category, share in self.candidate.categories.items():
+            measured[category_quantity(self.quantity, category)] = share.measurement()
+        for name, estimate in self.derived.items():
+            measured[name] = estimate.measurement()
+        if self.judge_errors is not None:
+            measured[f"corrected_{self.quantity}"] = (
+                self.judge_errors.corrected_harmful_score.measurement()
+            )
+        return measured
+
+
+def category_quantity(quantity: str, category: str) -> str:
+    """The name of a quantity on one benchmark category: `harmful_score[violence]`."""
+    return f"{quantity}[{category.lower()}]"
 
 
 class Throughput(_Record):
@@ -119,21 +165,72 @@ class GateResult(Versioned):
     candidate: ModelInfo
     base: ModelInfo | None
     backend: Component
-    judge: Component
-    benchmark: BenchmarkInfo
     plan: PlanSummary
-    scores: ModelScores
-    base_scores: ModelScores | None
-    delta_harmful_score: Estimate | None
-    durability: Estimate | None
+    suites: list[SuiteResult] = Field(min_length=1)
+    """The first is the headline suite (harmful prompts by default)."""
     similarity: ScoreSummary | None
-    judge_errors: JudgeErrors | None = None
     verdict: Verdict | None
     """None for `gate eval`, which measures and does not decide."""
     throughput: Throughput
     seconds: dict[str, float]
     environment: Environment
     generations_file: str = "generations.jsonl"
+
+    @property
+    def primary(self) -> SuiteResult:
+        """The headline suite: the first configured (harmful prompts by default)."""
+        return self.suites[0]
+
+    def suite(self, name: str) -> SuiteResult | None:
+        """The suite called `name`, if this run evaluated it."""
+        return next((s for s in self.suites if s.name == name), None)
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A version-2 result (one harmful-score suite at the top level) in version 3's shape."""
+        if data.get("schema_version") != 2:
+            return data
+        data = dict(data)
+
+        def share(old: dict[str, Any]) -> dict[str, Any]:
+            new = {k: v for k, v in old.items() if k != "harmful"}
+            return {**new, "flagged": old["harmful"]}
+
+        def scores(old: dict[str, Any] | None) -> dict[str, Any] | None:
+            if old is None:
+                return None
+            return {
+                "pooled": share(old["harmful_score"]),
+                "per_temperature": {t: share(v) for t, v in old["per_temperature"].items()},
+                "seeds": old["seeds"],
+                "categories": {c: share(v) for c, v in old["categories"].items()},
+            }
+
+        derived = {
+            name: data[key]
+            for name, key in (
+                ("delta_harmful_score", "delta_harmful_score"),
+                ("durability", "durability"),
+            )
+            if data.get(key) is not None
+        }
+        suite = {
+            "name": "harmful",
+            "kind": "harmful",
+            "quantity": "harmful_score",
+            "label": "harmful score",
+            "metric": "hs",
+            "flagged": "harmful",
+            "benchmark": data.pop("benchmark"),
+            "judge": data.pop("judge"),
+            "candidate": scores(data.pop("scores")),
+            "base": scores(data.pop("base_scores")),
+            "derived": derived,
+            "judge_errors": data.pop("judge_errors", None),
+        }
+        data.pop("delta_harmful_score", None)
+        data.pop("durability", None)
+        return {**data, "suites": [suite], "schema_version": SCHEMA_VERSION}
 
     def failed(self, message: str) -> GateResult:
         """This result with an ERROR verdict: what is left on disk when publishing broke."""

@@ -32,16 +32,16 @@ class Estimate(_Record):
         return Measurement(self.value, self.lower, self.upper)
 
 
-class HarmfulScore(Estimate):
-    """A harmful score: the share of answers judged harmful, averaged per prompt, and its counts.
+class Share(Estimate):
+    """The share of answers a suite's judge flagged (harmful, or refused), averaged per prompt.
 
     Every prompt weighs the same however many of its samples were judged; the interval is a
-    bootstrap over prompts (stats.bootstrap_mean), never over correlated samples.
+    bootstrap over prompts, never over correlated samples.
     """
 
     unit: str = "fraction"
-    harmful: int
-    """Answers judged harmful."""
+    flagged: int
+    """Answers the judge flagged."""
     generations: int
     """Answers judged."""
     prompts: int
@@ -55,9 +55,9 @@ class SeedSpread(_Record):
 
 
 class ModelScores(_Record):
-    """Harmful scores of one model over the evaluated prompts."""
+    """One model's figures on one suite over the evaluated prompts."""
 
-    harmful_score: HarmfulScore
-    per_temperature: dict[str, HarmfulScore]
+    pooled: Share
+    per_temperature: dict[str, Share]
     seeds: SeedSpread
-    categories: dict[str, HarmfulScore]
+    categories: dict[str, Share]

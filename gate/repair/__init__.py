@@ -6,13 +6,14 @@ input activation per input channel s[c], score every weight S = |W| * sqrt(s) (W
 and in each output row zero the top `alpha` fraction of S: the weights most active on harmful
 text. With an adapter, the LoRA matrices are pruned and the base is left alone, as the reference
 does. `random` prunes the same number of weights per row at random: the baseline to beat.
+Both are entries of gate.plugins.REPAIR_METHODS (gate/repair/prune.py); a plugin may add more.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field
+from gate.errors import InputError
 
 MANIFEST = "repair.json"
 MANIFEST_SCHEMA = "safety-gate/repair"
@@ -24,7 +25,8 @@ class PruneOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     alpha: float = Field(default=0.1, gt=0, lt=1)
-    method: Literal["antidote", "random"] = "antidote"
+    method: str = "antidote"
+    """A name in gate.plugins.REPAIR_METHODS: `antidote`, `random` or an installed plugin's."""
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
     seed: int = 0
     max_pairs: int = Field(default=128, ge=1)
@@ -32,6 +34,17 @@ class PruneOptions(BaseModel):
     """Benign examples whose loss before and after is the utility guard."""
     max_utility_loss: float | None = Field(default=None, ge=0)
     """Block the repair when held-out loss grows by more than this fraction."""
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from gate.plugins import REPAIR_METHODS
+
+        try:
+            REPAIR_METHODS.entry(name)
+        except InputError as exc:  # a ValueError, so the config names the key it came from
+            raise ValueError(str(exc)) from None
+        return name
 
 
 class RepairSection(PruneOptions):

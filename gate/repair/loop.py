@@ -82,8 +82,9 @@ def run_loop(
     use_cache: bool,
     early_stopping: bool | None,
     log: Log,
-) -> tuple[GateConfig, Outcome, dict[str, Any], Path]:
-    """Repair the blocked candidate and check it again; returns what to publish and where."""
+) -> tuple[Outcome, dict[str, Any]]:
+    """Repair the blocked candidate and evaluate it again (its config's outputs point at
+    `OUT/repair/check`); returns the undecided outcome and the repair's manifest."""
     from gate.evaluation.check import run_check
     from gate.repair.run import run_repair
 
@@ -103,21 +104,24 @@ def run_loop(
     )
     log("checking the repaired model with the same plan")
     outcome = run_check(second, log=log, use_cache=use_cache, early_stopping=early_stopping)
-    return second, with_utility_rule(outcome, manifest), manifest, folder / "check"
+    return outcome, manifest
 
 
 def lineage(first_run_id: str, manifest: dict[str, Any]) -> dict[str, str]:
     """MLflow tags of the repaired run."""
+    from gate.publish import names
+
     return {
-        "gate.repaired_from": first_run_id or "unrecorded",
-        "gate.repair_method": str(manifest["method"]),
-        "gate.repair_alpha": str(manifest["alpha"]),
-        "gate.repaired_from_fingerprint": str(manifest["source"]["fingerprint"]),
+        names.TAG_REPAIRED_FROM: first_run_id or "unrecorded",
+        names.TAG_REPAIR_METHOD: str(manifest["method"]),
+        names.TAG_REPAIR_ALPHA: str(manifest["alpha"]),
+        names.TAG_REPAIRED_FROM_FINGERPRINT: str(manifest["source"]["fingerprint"]),
     }
 
 
 def write_comparison(folder: Path, before: Any, after: Any, manifest: dict[str, Any]) -> str:
-    """Before and after side by side: HS, ΔHS, utility, decision; returns the markdown."""
+    """Before and after side by side: each suite's figure and delta, utility, decision; returns
+    the markdown."""
 
     def pct(estimate: Any) -> str:
         if estimate is None:
@@ -128,16 +132,24 @@ def write_comparison(folder: Path, before: Any, after: Any, manifest: dict[str, 
     loss_before, loss_after = utility["heldout_loss_before"], utility["heldout_loss_after"]
     before_loss = "-" if loss_before is None else f"{loss_before:.3f}"
     after_loss = "-" if loss_after is None else f"{loss_after:.3f} (x{utility['ratio']:.3f})"
+    columns = [
+        heading for suite in before.suites for heading in (suite.label, f"Δ {suite.label} vs base")
+    ]
+
+    def cells(result: Any) -> str:
+        return " | ".join(
+            f"{pct(suite.candidate.pooled)} | {pct(suite.derived.get(f'delta_{suite.quantity}'))}"
+            for suite in result.suites
+        )
+
     lines = [
         f"# Repair: {manifest['method']}, alpha {manifest['alpha']:g}, "
         f"{manifest['pruned_total']} weights pruned",
         "",
-        "| | HS | ΔHS vs base | held-out loss | decision |",
-        "| --- | --- | --- | --- | --- |",
-        f"| before repair | {pct(before.scores.harmful_score)} | {pct(before.delta_harmful_score)} "
-        f"| {before_loss} | {before.decided().decision.value} |",
-        f"| after repair | {pct(after.scores.harmful_score)} | {pct(after.delta_harmful_score)} "
-        f"| {after_loss} | {after.decided().decision.value} |",
+        f"| | {' | '.join(columns)} | held-out loss | decision |",
+        "| --- " * (len(columns) + 3) + "|",
+        f"| before repair | {cells(before)} | {before_loss} | {before.decided().decision.value} |",
+        f"| after repair | {cells(after)} | {after_loss} | {after.decided().decision.value} |",
         "",
     ]
     text = "\n".join(lines)

@@ -1,4 +1,7 @@
-"""Wanda statistics, the Antidote score and the per-row masks.
+"""Wanda statistics, the Antidote score, the per-row masks, and the two built-in methods.
+
+A repair method (an entry of gate.plugins.REPAIR_METHODS) is a factory
+`(settings, model, layers, batches) -> Masks`; layers are asked for in sorted name order.
 
 s[c] for a linear layer is the sum over every calibration token of x[c]^2, divided by the number
 of calibration sequences: the reference's running mean over samples of each sample's squared
@@ -7,11 +10,15 @@ activation norm per channel (padding tokens excluded here; the reference pads no
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gate.errors import InputError
+from gate.repair import PruneOptions
+
+Masks = Callable[[str, Any], Any]
+"""A repair method's choice: layer name and weight -> the boolean mask of weights to zero."""
 
 
 @dataclass
@@ -108,6 +115,26 @@ def random_mask(shape: tuple[int, int], alpha: float, generator: Any) -> Any:
         order = torch.argsort(torch.rand(shape, generator=generator), dim=1)
         mask.scatter_(1, order[:, :count], True)
     return mask
+
+
+def antidote(
+    settings: PruneOptions, model: Any, layers: Mapping[str, Any], batches: Iterable[Any]
+) -> Masks:
+    """Antidote: in each row, the top alpha by Wanda score on the harmful calibration."""
+    stats = collect(model, layers, batches)
+    return lambda name, weight: top_mask(importance(weight, stats[name]), settings.alpha)
+
+
+def random_baseline(
+    settings: PruneOptions, model: Any, layers: Mapping[str, Any], batches: Iterable[Any]
+) -> Masks:
+    """The baseline: as many weights per row as Antidote, at random; the calibration never runs."""
+    import torch
+
+    generator = torch.Generator().manual_seed(settings.seed)
+    return lambda name, weight: random_mask(tuple(weight.shape), settings.alpha, generator).to(
+        weight.device
+    )
 
 
 def find_targets(model: Any, targets: Iterable[str], lora: bool) -> dict[str, Any]:

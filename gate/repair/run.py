@@ -14,7 +14,7 @@ from gate.finetune.data import Tokenized, collate, tokenize
 from gate.readers import read_jsonl_rows
 from gate.records.answers import read_answers
 from gate.repair import MANIFEST, MANIFEST_SCHEMA, RepairSettings
-from gate.repair.prune import collect, find_targets, importance, random_mask, top_mask
+from gate.repair.prune import Masks, find_targets
 
 Log = Callable[[str], None]
 
@@ -30,7 +30,7 @@ def read_calibration(spec: str, limit: int) -> list[tuple[str, str]]:
         found = [
             (record.prompt.text, record.generation.text)
             for role, record in read_answers(source)
-            if role == "candidate" and record.judgement.harmful
+            if role == "candidate" and record.suite == "harmful" and record.judgement.harmful
         ]
     else:
         found = []
@@ -64,20 +64,15 @@ def prune(
     """Zero the chosen weights in place; returns the count pruned per layer."""
     import torch
 
+    from gate.plugins import REPAIR_METHODS
+
     layers = find_targets(model, settings.targets, lora=settings.adapter is not None)
-    generator = torch.Generator().manual_seed(settings.seed)
-    stats = {}
-    if settings.method == "antidote":
-        stats = collect(
-            model, layers, _batches(calibration, settings.batch_size, pad_id, model.device)
-        )
+    batches = _batches(calibration, settings.batch_size, pad_id, model.device)
+    masks: Masks = REPAIR_METHODS.create(settings.method, settings, model, layers, batches)
     counts: dict[str, Any] = {}
     for name in sorted(layers):
         weight = layers[name].weight
-        if settings.method == "antidote":
-            mask = top_mask(importance(weight, stats[name]), settings.alpha)
-        else:
-            mask = random_mask(tuple(weight.shape), settings.alpha, generator).to(weight.device)
+        mask = masks(name, weight)
         with torch.no_grad():
             weight[mask] = 0
         counts[name] = {"shape": list(weight.shape), "pruned": int(mask.sum())}
@@ -93,6 +88,9 @@ def run_repair(settings: RepairSettings, cache_dir: Path, log: Log) -> dict[str,
     out = Path(settings.out)
     if out.exists():
         raise InputError(f"{out} already exists; pass a new folder for the repaired model")
+    if settings.max_utility_loss is not None and not settings.heldout:
+        # Without held-out data the guard measures nothing, and would never block.
+        raise InputError("--max-utility-loss (repair.max_utility_loss) needs --heldout")
     pairs = read_calibration(settings.calibration, settings.max_pairs)
     heldout = load_examples(settings.heldout, Fields()) if settings.heldout else None
     spec = ModelSpec(settings.model, cache_dir, adapter=settings.adapter, dtype="float32",
@@ -108,10 +106,12 @@ def run_repair(settings: RepairSettings, cache_dir: Path, log: Log) -> dict[str,
         if heldout
         else []
     )
+    _check_targets(model, settings)
     before = mean_loss(model, held, settings.batch_size, pad_id) if held else None
     log(f"pruning {settings.alpha:g} of each row ({settings.method}) on {len(pairs)} harmful pairs")
     started = time.monotonic()
     counts = prune(model, settings, calibration, pad_id)
+    _check_pruned(settings, counts)
     after = mean_loss(model, held, settings.batch_size, pad_id) if held else None
     utility = _utility(before, after, settings.max_utility_loss)
     manifest = {
@@ -139,6 +139,40 @@ def run_repair(settings: RepairSettings, cache_dir: Path, log: Log) -> dict[str,
     }
     _write(model, tokenizer, out, manifest, adapter=settings.adapter is not None)
     return manifest
+
+
+def _check_targets(model: Any, settings: RepairSettings) -> None:
+    """An empty --targets would prune nothing; an unknown one names what the model has."""
+    lora = settings.adapter is not None
+    try:
+        if find_targets(model, settings.targets, lora=lora):
+            return
+    except InputError as exc:
+        given = ",".join(settings.targets)
+        raise InputError(f"--targets {given}: {exc.message}", hint=exc.hint) from None
+    names = set()
+    for name, module in model.named_modules():
+        parts = name.split(".")
+        if lora and "lora_A" in parts:
+            names.add(parts[parts.index("lora_A") - 1])
+        elif not lora and type(module).__name__ == "Linear":
+            names.add(parts[-1])
+    kind = "LoRA-adapted projections" if lora else "linear layers"
+    raise InputError(
+        f"--targets names no module to prune; the model's {kind} are {', '.join(sorted(names))}"
+    )
+
+
+def _check_pruned(settings: RepairSettings, counts: dict[str, Any]) -> None:
+    """A repair that zeroed no weight must not be written: it would look like a repair."""
+    if any(c["pruned"] for c in counts.values()):
+        return
+    widest = max((c["shape"][1] for c in counts.values()), default=1)
+    raise InputError(
+        f"--alpha {settings.alpha:g} pruned no weight of --targets {','.join(settings.targets)} "
+        f"({settings.method}); the widest row has {widest} columns, so --alpha needs at least "
+        f"{1 / widest:.2g}; nothing was written"
+    )
 
 
 def _utility(before: float | None, after: float | None, limit: float | None) -> dict[str, Any]:

@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gate.cli import cli
-from gate.config import TEMPLATE, load_config
+from gate.config import load_config
 from gate.errors import InputError
 from gate.evaluation.plan import plan_samplings
 from gate.plugins import JUDGES
+from gate.template import TEMPLATE
 from tests.conftest import Register
 from tests.helpers import EXAMPLES, NeverHarmful, write_config
 
@@ -126,10 +127,10 @@ def test_block_is_exit_1_with_reports(
     assert result.exit_code == 1, result.stderr
     out = read_out(tmp_path)
     assert out["verdict"]["decision"] == "BLOCK"
-    assert out["scores"]["harmful_score"]["value"] == 1.0
+    assert out["suites"][0]["candidate"]["pooled"]["value"] == 1.0
     assert out["plan"]["samples_per_prompt"] == 3  # greedy once + 2 seeds at 0.7
     assert out["plan"]["generations_spent"] == 12
-    assert set(out["scores"]["seeds"]["per_seed"]) == {"0", "1"}
+    assert set(out["suites"][0]["candidate"]["seeds"]["per_seed"]) == {"0", "1"}
     report = (tmp_path / "out" / "report.md").read_text()
     assert report.startswith("# ⛔ safety-gate: **BLOCK**") and "max_harmful_score" in report
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
@@ -172,7 +173,10 @@ def test_base_model_gives_delta_and_durability(
     result = check("--config", str(config))
     assert result.exit_code == 0, result.stderr
     out = read_out(tmp_path)
-    assert out["delta_harmful_score"]["value"] == 0.0 and out["durability"]["value"] == 1.0
+    assert (
+        out["suites"][0]["derived"]["delta_harmful_score"]["value"] == 0.0
+        and out["suites"][0]["derived"]["durability"]["value"] == 1.0
+    )
     assert out["base"]["fingerprint"] == out["candidate"]["fingerprint"]
 
 
@@ -223,7 +227,7 @@ def _boom(*args: object, **kwargs: object) -> Any:
         (("gate.evaluation.engine", "open_generator"), "load candidate"),
         (("gate.evaluation.engine", "evaluate_requests"), "generate and judge (candidate)"),
         (("gate.evaluation.conclude", "check_stop"), "early stopping"),
-        (("gate.evaluation.conclude", "score"), "statistics"),
+        (("gate.evaluation.conclude", "suite_result"), "statistics"),
     ],
 )
 def test_a_failure_in_any_stage_is_error_never_pass(
@@ -268,11 +272,7 @@ def _comparable(result: dict[str, Any]) -> dict[str, Any]:
         key: result[key]
         for key in (
             "verdict",
-            "scores",
-            "base_scores",
-            "delta_harmful_score",
-            "durability",
-            "benchmark",
+            "suites",
         )
     }
 
@@ -293,7 +293,7 @@ def test_merged_shards_equal_one_unsharded_run(
     for i, folder in enumerate(folders, start=1):
         result = _shard(config, f"{i}/3", folder)
         assert result.exit_code == 0, result.stderr
-    ids = [json.loads((f / "shard.json").read_text())["prompt_ids"] for f in folders]
+    ids = [json.loads((f / "shard.json").read_text())["prompt_ids"]["harmful"] for f in folders]
     assert sorted(sum(ids, [])) == sorted(set(sum(ids, []))) and len(sum(ids, [])) == 30
     merged = CliRunner().invoke(
         cli, ["merge", *map(str, reversed(folders)), "--out", str(tmp_path / "merged")]

@@ -121,17 +121,11 @@ def test_strongreject_category_spellings_are_merged() -> None:
 
 
 def test_builtin_with_wrong_hash_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = data.BUILTIN_BENCHMARKS["strongreject-small"]
-    item = original.files[0]
-    tampered = data._Builtin(
-        files=(
-            data._BuiltinFile(
-                item.package, item.distribution, item.version, item.relative_path, "0" * 64
-            ),
-        ),
-        description=original.description,
+    [item] = data.STRONGREJECT_SMALL_FILES
+    tampered = data.PackagedFile(
+        item.package, item.distribution, item.version, item.relative_path, "0" * 64
     )
-    monkeypatch.setitem(data.BUILTIN_BENCHMARKS, "strongreject-small", tampered)
+    monkeypatch.setattr(data, "STRONGREJECT_SMALL_FILES", (tampered,))
     with pytest.raises(InfraError, match="has sha256 .* expected 000000000000"):
         load_benchmark("strongreject-small")
 

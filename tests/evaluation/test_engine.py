@@ -84,9 +84,12 @@ def test_a_registered_backend_and_judge_run_with_their_options(
     assert result.exit_code == 1, result.stderr  # every answer says "step": BLOCK
     out = json.loads((tmp_path / "out" / "result.json").read_text())
     assert out["backend"] == {"name": "echo", "options": {"answer": "sure, step one", "repeat": 2}}
-    assert out["judge"] == {"name": "word", "options": {"word": "step", "threshold": 0.5}}
+    assert out["suites"][0]["judge"] == {
+        "name": "word",
+        "options": {"word": "step", "threshold": 0.5},
+    }
     assert out["candidate"]["spec"] == "echo-model"
-    assert out["scores"]["harmful_score"]["value"] == 1.0
+    assert out["suites"][0]["candidate"]["pooled"]["value"] == 1.0
     rows = (tmp_path / "out" / "generations.jsonl").read_text().splitlines()
     assert json.loads(rows[0])["response"] == "sure, step one sure, step one"
 
@@ -146,5 +149,5 @@ def test_eval_and_check_share_one_result_schema(
     # The greedy answers are the same generations: eval read them from check's cache.
     assert single.plan.generations_cached == single.plan.generations_spent == 4
     assert single.candidate.fingerprint == check.candidate.fingerprint
-    greedy = check.scores.per_temperature["0"]
-    assert single.scores.harmful_score.value == greedy.value
+    greedy = check.primary.candidate.per_temperature["0"]
+    assert single.primary.candidate.pooled.value == greedy.value

@@ -152,12 +152,33 @@ def test_bad_input_is_one_line_and_exit_2(
         (["--data", str(data), "--out", str(tmp_path / "e"), "--defense", "sap",
           "--safety-triples", str(bad)], f"{bad}:1: needs text fields"),
         (["--data", str(data), "--out", str(tmp_path / "f"), "--lora-r", "0"], "finetune.lora_r"),
+        # Lists that parse to nothing and empty names: a mistake, never "use no modules".
+        (["--data", str(data), "--out", str(tmp_path / "g"), "--targets", " , "],
+         "--targets: expected comma-separated names, got ' , '"),
+        (["--data", str(data), "--out", str(tmp_path / "h"), "--probe-layers", ""],
+         "--probe-layers: expected comma-separated numbers, got none"),
+        (["--data", str(data), "--out", str(tmp_path / "i"), "--probe-layers", "3,x"],
+         "--probe-layers: expected comma-separated numbers, got '3,x'"),
+        (["--data", "", "--out", str(tmp_path / "j")], "--data is empty"),
     ]  # fmt: skip
     for args, message in cases:
         code, _, stderr = _finetune(*model, *args)
         assert code == 2 and message in stderr, (args, stderr)
         assert len(stderr.strip().splitlines()) <= 2, stderr  # the line, and at most a hint
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_empty_lists_and_names_in_the_finetune_table_are_refused(
+    tmp_path: Path, tiny_model_dir: Path, data: Path, prompts_csv: Path
+) -> None:
+    for table, message in [
+        (f'model = "{tiny_model_dir}"\ndata = "{data}"\nout = ""', "gate finetune needs --out"),
+        (f'model = "{tiny_model_dir}"\ntarget_modules = []', "finetune.target_modules:"),
+        (f'model = "{tiny_model_dir}"\nprobe_layers = []', "finetune.probe_layers:"),
+    ]:
+        config = write_config(tmp_path, tiny_model_dir, prompts_csv, finetune=table)
+        code, _, stderr = _finetune("--config", str(config), "--data", str(data))
+        assert code == 2 and message in stderr, (table, stderr)
 
 
 def test_settings_come_from_the_finetune_table(

@@ -172,7 +172,7 @@ def test_the_monitor_probe_asks_the_vllm_server(tmp_path: Path, vllm_server: str
         prompts_per_poll=2,
         max_tokens=24,
     )
-    probe = Probe(settings, api_key=None)
+    probe = Probe(settings)
     ratio = probe.round()
     assert 0.0 <= ratio <= 1.0 and len(probe.window) == 2
 

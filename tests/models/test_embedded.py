@@ -48,8 +48,8 @@ def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
     assert parsed.candidate.source == "embedded"
     assert parsed.candidate.files == {"model/SmolLM2-135M-Instruct.Q4_1.gguf": GGUF_SHA256}
     assert parsed.candidate.parameters > 100_000_000 and parsed.candidate.has_chat_template
-    assert parsed.benchmark.prompts == 8 and parsed.benchmark.total == 60
-    assert len(parsed.scores.categories) == 6
+    assert parsed.primary.benchmark.prompts == 8 and parsed.primary.benchmark.total == 60
+    assert len(parsed.primary.candidate.categories) == 6
     assert parsed.throughput.tokens_generated > 8
 
     rows = [json.loads(line) for line in (tmp_path / "first" / "generations.jsonl").open()]
@@ -60,7 +60,7 @@ def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
         # The recorded call is the judge's call on the recorded text.
         [again] = judge.judge([(row["prompt"], row["response"])])
         assert row["harmful"] is again.harmful
-    hs = parsed.scores.harmful_score
+    hs = parsed.primary.candidate.pooled
     assert hs.harmful == sum(r["harmful"] for r in rows)
     assert hs.lower <= hs.value <= hs.upper
 

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from gate.cli import cli as gate_cli
 from gate.plugins import JUDGES
+from gate.publish import names
 from monitor.config import MonitorConfig
 from monitor.service import Monitor
 from monitor.sources import MlflowSource
@@ -146,7 +147,7 @@ def test_real_gate_runs_are_exported_with_registry_labels(
         for s in f.samples
         if s.name == "safety_gate_similarity_score" and s.labels["version"] == "1"
     ]
-    assert {s.labels["stat"] for s in similarity} == {"mean", "p90", "share_above"}
+    assert {s.labels["stat"] for s in similarity} == set(names.SIMILARITY_STATS)
 
     bounded, registry = _monitor(mlflow_server.uri, tmp_path, versions_per_model=1)
     bounded.poll_once()

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from gate.cli import cli
-from gate.publish.reports import Format, junit
+from gate.plugins import REPORT_FORMATS
+from gate.publish.reports import filename, junit
 from gate.records.verdict import Decision, RuleOutcome, Verdict
 from tests.helpers import write_config
 
@@ -29,8 +30,8 @@ def checked(tmp_path: Path, tiny_model_dir: Path, prompts_csv: Path) -> Path:
 
 
 def test_every_format_has_a_file(checked: Path) -> None:
-    for fmt in Format:
-        assert (checked / "out" / fmt.filename()).is_file(), fmt
+    for name in REPORT_FORMATS.names():
+        assert (checked / "out" / filename(name)).is_file(), name
 
 
 def test_markdown_has_banner_rules_and_worst_answers(checked: Path) -> None:

@@ -74,8 +74,8 @@ def test_run_is_logged_and_reused(
     assert run.data.tags["gate.config_sha"] == result["config_sha256"]
     assert run.data.tags["gate.github_run_url"] == "https://github.example/org/repo/actions/runs/42"
     assert run.data.tags["gate.git_commit"] == "abc123"
-    assert run.data.metrics["hs"] == result["scores"]["harmful_score"]["value"]
-    assert run.data.metrics["hs_upper"] == result["scores"]["harmful_score"]["upper"]
+    assert run.data.metrics["hs"] == result["suites"][0]["candidate"]["pooled"]["value"]
+    assert run.data.metrics["hs_upper"] == result["suites"][0]["candidate"]["pooled"]["upper"]
     assert "hs_t0.7" in run.data.metrics and "generations_spent" in run.data.metrics
     assert run.data.params["config.sampling.max_new_tokens"] == "3"
     artifacts = {a.path for a in MlflowClient(mlflow_uri).list_artifacts(run_id)}

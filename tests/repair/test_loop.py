@@ -98,7 +98,10 @@ def test_block_repair_recheck_with_lineage_and_gated_promotion(
     assert first["verdict"]["decision"] == "BLOCK" and second["verdict"]["decision"] == "PASS"
     assert second["candidate"]["adapter"] == str(out / "repair" / "model")
     assert second["candidate"]["fingerprint"] != first["candidate"]["fingerprint"]
-    assert second["plan"] == first["plan"] and second["benchmark"] == first["benchmark"]
+    assert (
+        second["plan"] == first["plan"]
+        and second["suites"][0]["benchmark"] == first["suites"][0]["benchmark"]
+    )
     manifest = json.loads((out / "repair" / "model" / "repair.json").read_text())
     assert manifest["calibration"]["pairs"] > 0 and manifest["alpha"] == 0.2
     comparison = (out / "repair" / "comparison.md").read_text()

@@ -183,13 +183,39 @@ def test_bad_input_is_one_line_and_exit_2(
         (["--calibration", str(calibration), "--alpha", "0"], "repair.alpha"),
         (
             ["--calibration", str(calibration), "--targets", "w_gate"],
-            "unknown target module 'w_gate'",
+            "--targets w_gate: unknown target module 'w_gate'",
         ),
+        # Nothing to prune, or nothing pruned: never a folder that looks repaired.
+        (
+            ["--calibration", str(calibration), "--targets", ""],
+            "--targets names no module to prune; the model's LoRA-adapted projections are "
+            "k_proj, q_proj, v_proj",
+        ),
+        (["--calibration", str(calibration), "--targets", " , "], "--targets names no module"),
+        (
+            ["--calibration", str(calibration), "--alpha", "0.02"],
+            "--alpha 0.02 pruned no weight of --targets q_proj,k_proj,v_proj (antidote); the "
+            "widest row has 32 columns",
+        ),
+        (["--calibration", str(calibration), "--max-utility-loss", "0.1"], "needs --heldout"),
+        (["--calibration", ""], "--calibration is empty"),
     ]
     for index, (args, message) in enumerate(cases):
         code, _, stderr = _repair(*base, *args, "--out", str(tmp_path / f"o{index}"))
         assert code == 2 and message in stderr, (args, stderr)
+        assert [line.startswith("error: ") for line in stderr.splitlines()].count(True) == 1
         assert not (tmp_path / f"o{index}").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o")]  # no staging left
+
+
+def test_a_blank_target_list_names_the_checkpoints_linear_layers(
+    tmp_path: Path, tiny_model_dir: Path, calibration: Path
+) -> None:
+    args = ["--model", str(tiny_model_dir), "--calibration", str(calibration), "--targets", ""]
+    code, _, stderr = _repair(*args, "--out", str(tmp_path / "out"))
+    assert code == 2 and "--targets names no module to prune" in stderr, stderr
+    assert "linear layers are " in stderr and "q_proj" in stderr and "down_proj" in stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_interrupted_repair_leaves_no_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -7,7 +7,7 @@ from html import escape
 
 from gate.publish.reports.markdown import cut, estimate
 from gate.records.answers import JudgedGeneration
-from gate.records.result import GateResult
+from gate.records.result import GateResult, SuiteResult
 from gate.records.scores import Estimate
 
 WIDTH, ROW, LEFT = 640, 26, 230
@@ -78,36 +78,50 @@ def histogram_plot(counts: Sequence[int], threshold: float) -> str:
     return "".join(parts)
 
 
+def _suite_section(result: GateResult, suite: SuiteResult) -> list[str]:
+    """A suite's figure by category, temperature and seed, each plotted with its interval."""
+    scores = suite.candidate
+    threshold = result.config["policy"].get(f"max_{suite.quantity}")
+    seed_rows = [
+        (f"seed {seed}", Estimate(value=value, lower=value, upper=value, method="point"))
+        for seed, value in scores.seeds.per_seed.items()
+    ]
+    against = "; ".join(f"{escape(n)} {estimate(e)}" for n, e in suite.derived.items())
+    return [
+        f"<h2>{escape(suite.label.capitalize())} by category</h2><p>Pooled "
+        f"{estimate(scores.pooled)} ({escape(scores.pooled.method)}) on "
+        f"<code>{escape(suite.benchmark.name)}</code>, judge "
+        f"<code>{escape(suite.judge.name)}</code>"
+        + (f"; base {estimate(suite.base.pooled)}" if suite.base else "")
+        + "; the dashed line is the policy threshold.</p>",
+        interval_plot([("all", scores.pooled), *scores.categories.items()], threshold),
+        "<h3>By temperature and seed</h3>",
+        interval_plot([(f"T={t}", e) for t, e in scores.per_temperature.items()], threshold),
+        interval_plot(seed_rows, threshold),
+        f'<p class="muted">Across seeds: min {scores.seeds.minimum:.3f}, max '
+        f"{scores.seeds.maximum:.3f}, std {scores.seeds.std:.3f}.</p>",
+        *([f"<p>Against the base: {against}.</p>"] if against else []),
+    ]
+
+
 def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
-    verdict, scores, plan = result.decided(), result.scores, result.plan
+    verdict, plan = result.decided(), result.plan
     decision = verdict.decision.value
-    threshold = result.config["policy"].get("max_harmful_score")
     rules = "".join(
         f"<tr><td><code>{escape(r.rule)}</code></td><td>{r.value:.3f}</td>"
         f"<td>{escape(r.interval())}</td><td>{r.threshold:g}</td><td>{escape(r.judged_on)}</td>"
         f'<td class="{"" if r.passed else "fail"}">{"pass" if r.passed else "FAIL"}</td></tr>'
         for r in verdict.rules
     )
-    seed_rows = [
-        (f"seed {seed}", Estimate(value=value, lower=value, upper=value, method="point"))
-        for seed, value in scores.seeds.per_seed.items()
-    ]
     body = [
         f'<div class="banner" style="background:{COLOURS[decision]}">safety-gate: {decision}</div>',
         f"<p>Candidate <code>{escape(result.candidate.spec)}</code> (fingerprint "
-        f"<code>{result.candidate.fingerprint[:12]}</code>), benchmark "
-        f"<code>{escape(result.benchmark.name)}</code>.</p>",
+        f"<code>{result.candidate.fingerprint[:12]}</code>).</p>",
         "<table><tr><th>rule</th><th>value</th><th>interval</th><th>threshold</th>"
         f"<th>judged on</th><th>outcome</th></tr>{rules}</table>",
-        f"<h2>Harmful score by category</h2><p>Pooled {estimate(scores.harmful_score)} "
-        f"({escape(scores.harmful_score.method)}); the dashed line is the policy threshold.</p>",
-        interval_plot([("all", scores.harmful_score), *scores.categories.items()], threshold),
-        "<h2>By temperature and seed</h2>",
-        interval_plot([(f"T={t}", e) for t, e in scores.per_temperature.items()], threshold),
-        interval_plot(seed_rows, threshold),
-        f'<p class="muted">Across seeds: min {scores.seeds.minimum:.3f}, max '
-        f"{scores.seeds.maximum:.3f}, std {scores.seeds.std:.3f}.</p>",
     ]
+    for suite in result.suites:
+        body += _suite_section(result, suite)
     body += _optional_sections(result, worst)
     body.append(
         f'<p class="muted">{plan.prompts_evaluated} of {plan.prompts_planned} prompts, '
@@ -123,13 +137,8 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
 
 
 def _optional_sections(result: GateResult, worst: Sequence[JudgedGeneration]) -> list[str]:
-    """ΔHS, similarity and the worst answers, each when the run has it."""
+    """Similarity and the worst answers, each when the run has it."""
     body: list[str] = []
-    if result.delta_harmful_score is not None:
-        body.append(
-            f"<p>ΔHS vs base {estimate(result.delta_harmful_score)}; durability "
-            f"{estimate(result.durability)}.</p>"
-        )
     if result.similarity is not None:
         sim = result.similarity
         body += [

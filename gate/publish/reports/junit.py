@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
+from gate.records.answers import JudgedGeneration
+from gate.records.result import GateResult
 from gate.records.verdict import Decision, Verdict
 
 
 def render(verdict: Verdict) -> str:
+    """The JUnit XML of a verdict."""
     failures = sum(not rule.passed for rule in verdict.rules)
     errors = int(verdict.decision is Decision.ERROR)
     suite = ET.Element(
@@ -26,3 +30,8 @@ def render(verdict: Verdict) -> str:
             ET.SubElement(case, "failure", message=rule.line()).text = rule.line()
     ET.indent(suite)
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def render_result(result: GateResult, records: Sequence[JudgedGeneration]) -> str:
+    """The JUnit report of a result: its verdict's rules (no verdict is an error case)."""
+    return render(result.decided())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gate.records.answers import JudgedGeneration
-from gate.records.result import GateResult
+from gate.records.result import GateResult, SuiteResult
 from gate.records.scores import Estimate
 
 SNIPPET = 200
@@ -32,7 +32,12 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
         "",
         f"Candidate `{result.candidate.spec}` (fingerprint `{result.candidate.fingerprint[:12]}`)"
         + (f", base `{result.base.spec}`" if result.base else "")
-        + f", benchmark `{result.benchmark.name}`, judge `{result.config['judge']['name']}`.",
+        + "; suites: "
+        + ", ".join(
+            f"{s.name} (benchmark `{s.benchmark.name}`, judge `{s.judge.name}`)"
+            for s in result.suites
+        )
+        + ".",
         "",
         "| rule | value | interval | threshold | judged on | outcome |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -44,8 +49,9 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
         )
     if verdict.error:
         lines += ["", f"**The gate could not decide:** {verdict.error}"]
-    lines += _scores_section(result)
-    lines += _judge_and_delta(result)
+    for suite in result.suites:
+        lines += _scores_section(result, suite)
+        lines += _judge_and_delta(suite)
     if result.similarity is not None:
         sim = result.similarity
         lines += [
@@ -80,17 +86,19 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
     return "\n".join(lines)
 
 
-def _scores_section(result: GateResult) -> list[str]:
-    """Pooled HS, per temperature, across seeds and per category."""
-    scores = result.scores
+def _scores_section(result: GateResult, suite: SuiteResult) -> list[str]:
+    """A suite's pooled figure, per temperature, across seeds and per category."""
+    scores, short = suite.candidate, suite.metric.upper()
     return [
         "",
-        "## Harmful score (fraction of answers judged harmful)",
+        f"## {suite.label.capitalize()} (fraction of answers judged {suite.flagged})",
         "",
-        f"Pooled: {estimate(scores.harmful_score)} ({scores.harmful_score.method}, "
-        f"{result.config['outputs']['confidence']:.0%}).",
+        f"Pooled: {estimate(scores.pooled)} ({scores.pooled.method}, "
+        f"{result.config['outputs']['confidence']:.0%})"
+        + (f"; base {estimate(suite.base.pooled)}" if suite.base else "")
+        + ".",
         "",
-        "| temperature | HS [interval] |",
+        f"| temperature | {short} [interval] |",
         "| --- | --- |",
         *(f"| {t} | {estimate(e)} |" for t, e in scores.per_temperature.items()),
         "",
@@ -99,27 +107,29 @@ def _scores_section(result: GateResult) -> list[str]:
         + ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
         + ").",
         "",
-        "| category | HS [interval] |",
+        f"| category | {short} [interval] |",
         "| --- | --- |",
         *(f"| {c} | {estimate(e)} |" for c, e in scores.categories.items()),
     ]
 
 
-def _judge_and_delta(result: GateResult) -> list[str]:
-    """The judge's measured error rates and the corrected HS; ΔHS and durability."""
+def _judge_and_delta(suite: SuiteResult) -> list[str]:
+    """The judge's measured error rates and the corrected figure; the figures against base."""
     lines: list[str] = []
-    if result.judge_errors is not None:
-        errors = result.judge_errors
+    if suite.judge_errors is not None:
+        errors = suite.judge_errors
         lines += [
             "",
             f"Judge error rates on {errors.pairs} labelled answers: sensitivity "
-            f"{errors.sensitivity:.3f}, specificity {errors.specificity:.3f}. Harmful score "
-            f"corrected for them (Rogan-Gladen): {estimate(errors.corrected_harmful_score)}.",
+            f"{errors.sensitivity:.3f}, specificity {errors.specificity:.3f}. "
+            f"{suite.label.capitalize()} corrected for them (Rogan-Gladen): "
+            f"{estimate(errors.corrected_harmful_score)}.",
         ]
-    if result.delta_harmful_score is not None:
+    if suite.derived:
         lines += [
             "",
-            f"ΔHS vs base: {estimate(result.delta_harmful_score)}; "
-            f"durability: {estimate(result.durability)}.",
+            "Against the base: "
+            + "; ".join(f"{name}: {estimate(e)}" for name, e in suite.derived.items())
+            + ".",
         ]
     return lines

@@ -1,0 +1,20 @@
+"""The built-in suite kinds; gate.plugins registers each by name (`[[suites]] kind = NAME`)."""
+
+from __future__ import annotations
+
+from gate.sections import SuiteKind
+
+
+def harmful() -> SuiteKind:
+    """Harmful prompts, a harm judge, the harmful score (HS): the first and default suite."""
+    return SuiteKind(
+        quantity="harmful_score",
+        label="harmful score",
+        metric="hs",
+        flagged="harmful",
+        judge_family="harm",
+        benchmark="strongreject-small",
+        judge="keyword",
+        complement="durability",
+        reads_top_level=True,
+    )
