@@ -310,7 +310,12 @@ def check_suites(config: GateConfig, source: str) -> GateConfig:
             raise InputError(
                 f"{source}: suites[{index}].judge: {suite.judge.name!r} is a {family} judge; "
                 f"a {suite.kind_name} suite needs a {suite.kind.judge_family} judge",
-                hint="known: " + ", ".join(_judges_of(suite.kind.judge_family)),
+                hint="known: "
+                + ", ".join(
+                    n
+                    for n in JUDGES.names()
+                    if JUDGES.meta(n).get("family", "harm") == suite.kind.judge_family
+                ),
             )
         yielded |= set(suite.kind.quantities()) | {f"corrected_{suite.kind.quantity}"}
     policy = config.policy
@@ -326,21 +331,6 @@ def check_suites(config: GateConfig, source: str) -> GateConfig:
                 hint="add the suite under [[suites]], or remove the rule",
             )
     return config
-
-
-def _judges_of(family: str) -> list[str]:
-    from gate.plugins import JUDGES
-
-    return [name for name in JUDGES.names() if JUDGES.meta(name).get("family", "harm") == family]
-
-
-def validate_judge(raw: dict[str, Any], source: str) -> JudgeSection:
-    """A `[judge]` table on its own, its options validated by the judge's model."""
-    from gate.plugins import JUDGES
-
-    section = validate_as(JudgeSection, raw, source, prefix="judge")
-    options = _options(JUDGES, section.name, section.options, source, "judge", "name")
-    return section.model_copy(update={"options": options})
 
 
 def _options(

@@ -15,7 +15,9 @@ from gate.cli.options import (
     fields_from,
     no_cache_option,
     open_cache,
+    reject_blank,
 )
+from gate.errors import InputError
 
 if TYPE_CHECKING:
     from gate.similarity.index import LoadedIndex
@@ -69,6 +71,7 @@ def index_build_command(
     out: Path,
 ) -> None:
     """Embed the alignment set and build a searchable index with a checksummed manifest."""
+    reject_blank(click.get_current_context().params)
     from gate.models import ModelSpec
     from gate.similarity.embed import make_embedder
     from gate.similarity.examples import load_examples
@@ -188,6 +191,7 @@ def similarity_command(
 
     High similarity predicts that fine-tuning will erode the guardrails (Hsiung et al. 2025).
     """
+    reject_blank(click.get_current_context().params)
     from rich.console import Console
 
     from gate.files import atomic_open
@@ -240,8 +244,9 @@ def select_command(
     Aligning on the least similar subset made later fine-tuning erode safety less (Hsiung et al.
     2025). Records are written as they were read, ready for an alignment run.
     """
+    reject_blank(click.get_current_context().params)
     if (low is None) == (high is None):
-        raise click.UsageError("pass exactly one of --low K or --high K")
+        raise InputError("pass exactly one of --low K or --high K")
     from gate.similarity.examples import write_records
     from gate.similarity.select import select
 

@@ -117,10 +117,8 @@ def run_check(
     suites = config.suite_plan()
     with stage("config"):
         judges = {s.name: open_judge(config, s.judge, use_cache=use_cache) for s in suites}
-    first_top = next((s for s in suites if s.judge == config.judge), None)
-    calibration = None
-    if first_top is not None:
-        calibration = calibration_of(config, judges[first_top.name], log)
+    top = next((s for s in suites if s.judge == config.judge), None)
+    calibration = None if top is None else calibration_of(config, judges[top.name], log)
     if early and config.policy.harmful_score_basis == "corrected":
         # The confidence sequences bound the raw score; the corrected one needs the whole plan.
         log("early stopping is off: the policy judges the corrected harmful score")
@@ -134,14 +132,8 @@ def run_check(
     for subject in subjects:
         log(f"{subject.role} {subject.info.spec}: fingerprint {subject.info.fingerprint[:12]}")
     samplings = plan_samplings(config.sampling)
-    runs = [
-        SuiteRun(
-            s.name,
-            prompt_order(benchmarks[s.name].prompts, config.early_stopping.order_seed),
-            judges[s.name],
-        )
-        for s in suites
-    ]
+    seed = config.early_stopping.order_seed
+    runs = [SuiteRun(n, prompt_order(b.prompts, seed), judges[n]) for n, b in benchmarks.items()]
     total = sum(len(run.prompts) for run in runs)
     log(f"plan: {total} prompts x {len(samplings)} samples x {len(subjects)} models")
     mark = time.monotonic()

@@ -157,6 +157,30 @@ def throughput(subjects: Sequence[Subject]) -> Throughput:
     )
 
 
+def plan_summary(
+    config: GateConfig, subjects: Sequence[Subject], rounds: Rounds, method: str
+) -> PlanSummary:
+    """What was planned, and what was spent of it."""
+    samplings = plan_samplings(config.sampling)
+    spent = sum(len(s.records) for s in subjects)
+    planned = rounds.prompts_planned * len(samplings) * len(subjects)
+    return PlanSummary(
+        temperatures=config.sampling.temperatures,
+        seeds=config.sampling.seeds,
+        samples_per_prompt=len(samplings),
+        prompts_planned=rounds.prompts_planned,
+        prompts_evaluated=rounds.prompts_evaluated,
+        generations_planned=planned,
+        generations_spent=spent,
+        generations_saved=planned - spent,
+        generations_cached=sum(s.cached for s in subjects),
+        rounds=rounds.rounds,
+        early_stopped=rounds.early_stopped,
+        stop_reason=rounds.stop_reason,
+        interval_method=method,
+    )
+
+
 @dataclass(frozen=True)
 class Concluded:
     """The result (no verdict yet) and the measurements the policy decides on."""
@@ -201,9 +225,6 @@ def conclude(
         sequence = check_stop(config.policy, observed, config.early_stopping.alpha, fixed)
         measured |= sequence.measurements
         method = "confidence-sequence"
-    samplings = plan_samplings(config.sampling)
-    spent = sum(len(s.records) for s in subjects)
-    planned = rounds.prompts_planned * len(samplings) * len(subjects)
     seconds = {**seconds, "total": time.monotonic() - started}
     result = GateResult(
         command=command,
@@ -212,21 +233,7 @@ def conclude(
         candidate=subjects[0].info,
         base=subjects[1].info if len(subjects) > 1 else None,
         backend=Component(name=config.model.backend, options=config.model.options),
-        plan=PlanSummary(
-            temperatures=config.sampling.temperatures,
-            seeds=config.sampling.seeds,
-            samples_per_prompt=len(samplings),
-            prompts_planned=rounds.prompts_planned,
-            prompts_evaluated=rounds.prompts_evaluated,
-            generations_planned=planned,
-            generations_spent=spent,
-            generations_saved=planned - spent,
-            generations_cached=sum(s.cached for s in subjects),
-            rounds=rounds.rounds,
-            early_stopped=rounds.early_stopped,
-            stop_reason=rounds.stop_reason,
-            interval_method=method,
-        ),
+        plan=plan_summary(config, subjects, rounds, method),
         suites=results,
         similarity=similarity,
         verdict=None,

@@ -96,9 +96,9 @@ def metrics_of(result: GateResult) -> dict[str, float]:
             metrics |= _estimate_metrics(names.temperature_metric(temperature, metric), estimate)
         for category, estimate in scores.categories.items():
             metrics |= _estimate_metrics(names.category_metric(category, metric), estimate)
-        for name, estimate in suite.derived.items():
+        for name, derived in suite.derived.items():
             key = names.delta_metric(metric) if name.startswith("delta_") else name
-            metrics |= _estimate_metrics(key, estimate)
+            metrics |= _estimate_metrics(key, derived)
         metrics |= {f"{metric}_seed_{s}": value for s, value in scores.seeds.per_seed.items()}
         metrics[f"{metric}_seed_std"] = scores.seeds.std
     if result.similarity is not None:

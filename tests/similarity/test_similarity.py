@@ -229,3 +229,19 @@ def test_malformed_alignment_record(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "bad.jsonl:2: field 'response' is missing" in result.stderr
     assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["index", "build", "--alignment", "", "--out", "idx"], "--alignment"),
+        (["similarity", "--index", "idx", "--finetune", " ", "--out", "o"], "--finetune"),
+        (
+            ["select", "--index", "i", "--finetune", "f", "--out", "o", "--prompt-field", ""],
+            "--prompt-field",
+        ),
+    ],  # fmt: skip
+)
+def test_an_empty_name_is_one_line_and_exit_2(command: list[str], flag: str) -> None:
+    result = CliRunner().invoke(cli, command)
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: {flag} is empty"
