@@ -27,9 +27,9 @@ from gate.repair import RepairSection
 from gate.sections import Policy, SuiteKind
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    pass
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -333,6 +333,15 @@ def check_suites(config: GateConfig, source: str) -> GateConfig:
     return config
 
 
+def validate_judge(raw: dict[str, Any], source: str) -> JudgeSection:
+    """A `[judge]` table on its own, its options validated by the judge's model."""
+    from gate.plugins import JUDGES
+
+    section = validate_as(JudgeSection, raw, source, prefix="judge")
+    options = _options(JUDGES, section.name, section.options, source, "judge", "name")
+    return section.model_copy(update={"options": options})
+
+
 def _options(
     registry: Any, name: str, raw: dict[str, Any], source: str, section: str, key: str
 ) -> dict[str, Any]:
@@ -365,29 +374,7 @@ def _problem(error: Any, source: str, prefix: str) -> str:
     return f"{source}: {location}: {message}{shown}"
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """The raw tables of a TOML file; a syntax error names the file and line."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise InputError(
-            f"config file not found: {path}", hint="create one with `gate init`"
-        ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: invalid TOML: {exc}") from exc
-
-
-def set_path(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set `a.b` in nested dicts (a flag overriding a key of the file)."""
-    *parents, leaf = dotted.split(".")
-    node = raw
-    for key in parents:
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise InputError(f"cannot set {dotted}: {key} is not a table")
-        node = child
-    node[leaf] = value
+from gate.tomlfile import read_toml, set_path  # noqa: E402
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> GateConfig:

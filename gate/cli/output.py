@@ -20,8 +20,8 @@ def log(line: str) -> None:
 
 def key_values(items: tuple[str, ...], flag: str) -> dict[str, Any]:
     """`KEY=VALUE` items as a dict; a value is read as TOML (`4`, `true`, `"x"`), else a string."""
-    from gate.config import tomllib
     from gate.errors import InputError
+    from gate.tomlfile import tomllib
 
     parsed: dict[str, Any] = {}
     for item in items:
