@@ -96,8 +96,8 @@ def test_gate_judge_rejudges_stored_answers(
     assert result.exit_code == 0, result.stderr  # same answers, another judge: PASS
     before = json.loads((tmp_path / "out" / "result.json").read_text())
     after = json.loads((out / "result.json").read_text())
-    assert after["command"] == "judge" and after["judge"]["name"] == "never"
-    assert after["scores"]["harmful_score"]["value"] == 0.0
+    assert after["command"] == "judge" and after["suites"][0]["judge"]["name"] == "never"
+    assert after["suites"][0]["candidate"]["pooled"]["value"] == 0.0
     assert after["verdict"]["decision"] == "PASS"
     assert after["candidate"]["fingerprint"] == before["candidate"]["fingerprint"]
     texts = lambda path: [json.loads(line)["response"] for line in path.open()]  # noqa: E731
@@ -135,7 +135,7 @@ def test_a_check_with_labels_reports_and_can_decide_on_the_corrected_score(
     result = CliRunner().invoke(cli, ["check", "--config", str(config)])
     assert result.exit_code == 1, result.stderr
     out = json.loads((tmp_path / "out" / "result.json").read_text())
-    errors = out["judge_errors"]
+    errors = out["suites"][0]["judge_errors"]
     assert errors["pairs"] == 7 and errors["sensitivity"] == 0.75 and errors["specificity"] == 1.0
     rule = out["verdict"]["rules"][0]
     assert rule["rule"] == "max_harmful_score" and rule["quantity"] == "corrected_harmful_score"
