@@ -310,6 +310,6 @@ def test_gate_judge_with_a_classifier_counts_unreadable_answers_and_fails_closed
     assert options["batch_size"] == 4 and options["max_new_tokens"] == 32
     generations = after["throughput"]["generations"]
     assert generations > 0 and after["throughput"]["judge_unparsed"] == generations
-    assert after["scores"]["harmful_score"]["value"] == 1.0
+    assert after["suites"][0]["candidate"]["pooled"]["value"] == 1.0
     rows = [json.loads(line) for line in (out / "generations.jsonl").open()]
     assert all(not r["judge_parsed"] and r["harmful"] for r in rows)
