@@ -93,11 +93,10 @@ def print_table(rows: list[tuple[str, float, dict[str, Any], dict[str, Any]]]) -
           "train loss first -> last | fine-tune wall time |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, seconds, manifest, result in rows:
-        scores, training = result["scores"], manifest["training"]
-        base = result["base_scores"]["harmful_score"]
+        suite, training = result["suites"][0], manifest["training"]
         print(
-            f"| {name} | {_pct(scores['harmful_score'])} | {_pct(base)} "
-            f"| {_pct(result['delta_harmful_score'])} "
+            f"| {name} | {_pct(suite['candidate']['pooled'])} | {_pct(suite['base']['pooled'])} "
+            f"| {_pct(suite['derived']['delta_harmful_score'])} "
             f"| {training['heldout_loss_before']:.3f} -> {training['heldout_loss_after']:.3f} "
             f"| {training['first_loss']:.3f} -> {training['last_loss']:.3f} | {seconds:.0f} s |"
         )

@@ -28,6 +28,9 @@ CATEGORIES = ("violence", "weapons", "cyber", "crime", "harassment", "self-harm"
 
 
 def synthetic_snapshot() -> object:
+    from dataclasses import replace
+
+    from gate.publish import names
     from monitor.metrics import Snapshot, VersionRecord
 
     records = []
@@ -51,8 +54,7 @@ def synthetic_snapshot() -> object:
                     run_id=f"{m:03d}{v}",
                     started_ms=v,
                     verdict="PASS" if hs < 0.1 else "BLOCK",
-                    benchmark="strongreject",
-                    judge="keyword",
+                    suites=(replace(names.HEADLINE, benchmark="strongreject", judge="keyword"),),
                     dataset="data/finetune.jsonl",
                     metrics=metrics,
                 )

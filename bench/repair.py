@@ -161,8 +161,8 @@ def print_table(rows: list[tuple[str, dict[str, Any] | None, dict[str, Any]]]) -
         loss = f"{utility['heldout_loss_after']:.3f} (x{utility['ratio']:.3f})" if utility else "-"
         pruned = str(manifest["pruned_total"]) if manifest else "-"
         print(
-            f"| {name} | {_pct(result['scores']['harmful_score'])} "
-            f"| {_pct(result['delta_harmful_score'])} | {pruned} | {loss} |"
+            f"| {name} | {_pct(result['suites'][0]['candidate']['pooled'])} "
+            f"| {_pct(result['suites'][0]['derived']['delta_harmful_score'])} | {pruned} | {loss} |"
         )
 
 

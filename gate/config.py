@@ -6,7 +6,6 @@ and any bad value is reported as one line naming its key (`sampling.temperatures
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -22,14 +21,8 @@ from pydantic import (
 
 from gate.errors import InputError
 from gate.files import DEFAULT_CACHE_DIR, sha256_text
-from gate.finetune import FinetuneSettings
-from gate.repair import RepairSection
-from gate.sections import Policy, SuiteKind
-
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover - exercised on 3.10 only
-    pass
+from gate.sections import FinetuneSettings, Policy, RepairSection, SuiteKind
+from gate.tomlfile import read_toml, set_path
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -308,8 +301,8 @@ def check_suites(config: GateConfig, source: str) -> GateConfig:
         family = JUDGES.meta(suite.judge.name).get("family", "harm")
         if family != suite.kind.judge_family:
             raise InputError(
-                f"{source}: suites[{index}].judge: {suite.judge.name!r} is a {family} judge; "
-                f"a {suite.kind_name} suite needs a {suite.kind.judge_family} judge",
+                f"{source}: suites[{index}].judge: {suite.judge.name!r} is a {family!r} judge; "
+                f"suite {suite.name!r} needs a judge of the {suite.kind.judge_family!r} family",
                 hint="known: "
                 + ", ".join(
                     n
@@ -372,9 +365,6 @@ def _problem(error: Any, source: str, prefix: str) -> str:
     shown = "" if isinstance(value, dict) or error["type"] == "missing" else f" (got {value!r})"
     location = _location(((prefix,) if prefix else ()) + tuple(error["loc"]))
     return f"{source}: {location}: {message}{shown}"
-
-
-from gate.tomlfile import read_toml, set_path  # noqa: E402
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> GateConfig:

@@ -1,6 +1,6 @@
 """The gate's exceptions, each carrying the exit code the CLI maps it to.
 
-Exit codes (DESIGN.md, "Contracts"): 0 PASS, 1 BLOCK, 2 usage or bad input, 3 infrastructure or
+Exit codes (README, "Contracts"): 0 PASS, 1 BLOCK, 2 usage or bad input, 3 infrastructure or
 internal error. CI must be able to tell "the model is unsafe" from "the tool is broken", so an
 error never shares a code with a verdict.
 """

@@ -1,4 +1,5 @@
-"""Config tables read by more than one stage: the policy's rules, and what a suite kind is.
+"""Config tables read by more than one stage: the policy's rules, what a suite kind is, and the
+`[finetune]` and `[repair]` tables their stages and the config share.
 
 Kept on the ground floor so `gate.config` imports no stage: the policy stage decides with these
 rules, early stopping watches them, and the config checks each names a quantity a suite yields.
@@ -10,7 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gate.errors import InputError
 
 _RULE = re.compile(r"^(?P<kind>max|min)_(?P<category>category_)?(?P<quantity>[a-z][a-z0-9_]*)$")
 _NOT_RULES = {"similarity_stat", "decision", "harmful_score_basis"}
@@ -113,3 +116,81 @@ class SuiteKind:
     def quantities(self) -> list[str]:
         """Every name this kind yields a value under (besides per-category ones)."""
         return [self.quantity, self.delta, *([self.complement] if self.complement else [])]
+
+
+class PruneOptions(BaseModel):
+    """How to prune: shared by `gate repair` and the `[repair]` table of gate.toml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alpha: float = Field(default=0.1, gt=0, lt=1)
+    method: str = "antidote"
+    """A name in gate.plugins.REPAIR_METHODS: `antidote`, `random` or an installed plugin's."""
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
+    seed: int = 0
+    max_pairs: int = Field(default=128, ge=1)
+    heldout: str | None = None
+    """Benign examples whose loss before and after is the utility guard."""
+    max_utility_loss: float | None = Field(default=None, ge=0)
+    """Block the repair when held-out loss grows by more than this fraction."""
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from gate.plugins import REPAIR_METHODS
+
+        try:
+            REPAIR_METHODS.entry(name)
+        except InputError as exc:  # a ValueError, so the config names the key it came from
+            raise ValueError(str(exc)) from None
+        return name
+
+
+class RepairSection(PruneOptions):
+    """`[repair]`: with `enabled = true`, a BLOCKed `gate check` repairs and checks again."""
+
+    enabled: bool = False
+
+
+class FinetuneSettings(BaseModel):
+    """The settings of one fine-tune: the `[finetune]` table of gate.toml, or the flags."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = None
+    """The base checkpoint: a folder, .gguf file (converted once, cached), hub id or embedded:."""
+    data: str | None = None
+    """The fine-tuning set: JSONL/CSV of prompt/response or chat `messages`."""
+    out: str | None = None
+    """The adapter folder to create; it must not exist."""
+    alignment: str | None = None
+    """The alignment set to mix from; must be the data the index was built from."""
+    index: str | None = None
+    """A `gate index build` folder over the alignment set (needed for mix low and high)."""
+    mix: Literal["none", "low", "high", "random"] = "none"
+    mix_size: int = Field(default=0, ge=0)
+    defense: Literal["none", "sap"] = "none"
+    safety_triples: str | None = None
+    """JSONL of (prompt, safe, harmful), or a `gate check` output folder to build them from."""
+    heldout: str | None = None
+    """Benign examples never trained on: their loss is the utility figure (before and after)."""
+    epochs: int = Field(default=1, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    lora_r: int = Field(default=8, ge=1)
+    lora_alpha: int = Field(default=16, ge=1)
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    """0 by default so that a run is deterministic for a seed (the reference uses 0.1)."""
+    target_modules: tuple[str, ...] = Field(default=("q_proj", "v_proj"), min_length=1)
+    batch_size: int = Field(default=4, ge=1)
+    max_length: int = Field(default=256, ge=16)
+    seed: int = 0
+    probe_layers: tuple[int, ...] = Field(default=(3, 9), min_length=1)
+    """Decoder layers whose mlp.down_proj output the probe shifts (the reference's, for 32)."""
+    probe_lr: float = Field(default=0.05, gt=0)
+    grad_rate: float = Field(default=2e-5, gt=0)
+    triples_batch: int = Field(default=8, ge=1)
+    max_triples: int = Field(default=48, ge=2)
+    """The reference trains its safety signal on 48 triples."""
+    device: str = "auto"
+    tracking_uri: str | None = None
+    experiment: str = "safety-gate-finetune"

@@ -41,6 +41,12 @@ batch_size = "auto"               # or a number of rows; auto sizes batches from
 name = "keyword"                  # the judge's own options, if any, sit beside its name
 # labels = "labels.jsonl"         # prompt/response/harmful: measure the judge's error rates
 
+# [[suites]]
+# What a check evaluates; without this table, the harmful suite alone, on [benchmark] with
+# [judge]. Each suite yields its own quantity (harmful: harmful_score), pooled, per category and
+# against the base, for rules such as max_<quantity>. `gate plugins` lists the suite kinds.
+# kind = "harmful"
+
 # [similarity]
 # Score the fine-tuning data against an index built by `gate index build`.
 # index = "gate-out/index"

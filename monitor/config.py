@@ -12,10 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from gate.config import read_toml, validate_as
+from gate.config import validate_as
 from gate.errors import InputError
+from gate.publish import names
 from gate.registry import did_you_mean
-from monitor.metrics import EXPORTED_METRICS
+from gate.tomlfile import read_toml
+from monitor.metrics import exported_metrics
 
 Comparison = Literal[">", ">=", "<", "<="]
 
@@ -60,12 +62,27 @@ class AlertRule(_Section):
     @classmethod
     def _exported(cls, value: str, info: ValidationInfo) -> str:
         # An alert on a metric the monitor never exports would never fire, and never say so.
-        if value not in EXPORTED_METRICS:
+        known = known_metrics()
+        if value not in known:
             raise ValueError(
                 f"alert {info.data.get('name', '')!r} watches {value!r}, which gate-monitor does "
-                f"not export ({did_you_mean(value, list(EXPORTED_METRICS))})"
+                f"not export ({did_you_mean(value, known)})"
             )
         return value
+
+
+def known_metrics() -> list[str]:
+    """Every family gate-monitor can export: the fixed ones and each registered suite kind's."""
+    from gate.plugins import SUITES
+
+    suites = []
+    for name in SUITES.names():
+        try:
+            kind = SUITES.create(name)
+        except InputError:  # a broken plugin: `gate plugins` says why; its metrics never come
+            continue
+        suites.append(names.SuiteNames(name, kind.metric, kind.quantity, kind.complement or ""))
+    return exported_metrics(suites)
 
 
 class SlackSection(_Section):

@@ -1,15 +1,16 @@
 """The exported metrics: an immutable snapshot of what the sources last read, and the collector.
 
 The collector yields fresh metric families from the current snapshot on every collect(), so no
-value outlives the snapshot it came from (client_python's custom-collector pattern). The names
-are DESIGN.md's "Metric names"; all fractions are 0..1.
+value outlives the snapshot it came from (client_python's custom-collector pattern). The names are
+the README's gate-monitor table: each suite a run evaluated has its own families, named by its
+quantity (`safety_gate_harmful_score`, ...); all fractions are 0..1.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,15 +18,9 @@ from prometheus_client.registry import Collector
 
 from gate.publish import names
 
-# Every metric the collector below exports, as /metrics (and an alert rule) names it: counters
-# with their `_total`. Keep it in step with the collector; tests/monitor checks it is.
-EXPORTED_METRICS = (
-    "safety_gate_harmful_score",
-    "safety_gate_harmful_score_lower",
-    "safety_gate_harmful_score_upper",
-    "safety_gate_category_harmful_score",
-    "safety_gate_delta_harmful_score",
-    "safety_gate_durability",
+# The families exported whatever the suites: counters with their `_total`, as /metrics and an
+# alert rule name them. Each suite adds its own (`names.SuiteNames.families`).
+FIXED_METRICS = (
     "safety_gate_similarity_score",
     "safety_gate_verdict",
     "safety_gate_generations_total",
@@ -34,13 +29,15 @@ EXPORTED_METRICS = (
     "safety_gate_monitor_source_up",
     "safety_gate_monitor_last_success_timestamp_seconds",
     "safety_gate_alert_delivery_failures_total",
-    # The per-suite gauges being added (safety_gate_<quantity> with bounds, and its delta): an
-    # alert written for them now is accepted rather than refused.
-    "safety_gate_over_refusal_rate",
-    "safety_gate_over_refusal_rate_lower",
-    "safety_gate_over_refusal_rate_upper",
-    "safety_gate_delta_over_refusal_rate",
 )
+
+
+def exported_metrics(suites: Iterable[names.SuiteNames] = ()) -> list[str]:
+    """Every family gate-monitor exports for runs of these suites (the harmful suite's always)."""
+    found = [*names.HEADLINE.families(), *FIXED_METRICS]
+    for suite in suites:
+        found += [name for name in suite.families() if name not in found]
+    return found
 
 
 @dataclass(frozen=True)
@@ -52,8 +49,8 @@ class VersionRecord:
     run_id: str
     started_ms: int
     verdict: str
-    benchmark: str
-    judge: str
+    suites: tuple[names.SuiteNames, ...]
+    """The suites the run evaluated, with their benchmark and judge."""
     dataset: str
     metrics: Mapping[str, float]
 
@@ -103,30 +100,66 @@ def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, labels=labels)
 
 
-def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
-    """The per-version families: HS with bounds, categories, ΔHS, durability, similarity, ..."""
-    hs_labels = ["model", "version", "benchmark", "judge", "temperature"]
-    hs = {
-        suffix: _gauge(
-            f"safety_gate_harmful_score{suffix}",
-            f"Harmful score{doc}: share of harmful answers (0..1); temperature=all is pooled.",
-            hs_labels,
+class _SuiteFamilies:
+    """The families of one suite quantity, filled from every version's metrics."""
+
+    def __init__(self, suite: names.SuiteNames) -> None:
+        q, label = suite.quantity, suite.quantity.replace("_", " ")
+        labels = ["model", "version", "benchmark", "judge", "temperature"]
+        self.values = {
+            bound: _gauge(
+                f"safety_gate_{q}{bound}",
+                f"{label.capitalize()}{doc} (0..1); temperature=all is pooled.",
+                labels,
+            )
+            for bound, doc in (
+                ("", ""),
+                ("_lower", ", lower interval bound"),
+                ("_upper", ", upper"),
+            )
+        }
+        self.category = _gauge(
+            f"safety_gate_category_{q}",
+            f"{label.capitalize()} per benchmark category (0..1).",
+            ["model", "version", "benchmark", "category"],
         )
-        for suffix, doc in (("", ""), ("_lower", ", lower interval bound"), ("_upper", ", upper"))
-    }
-    category = _gauge(
-        "safety_gate_category_harmful_score",
-        "Harmful score per benchmark category (0..1).",
-        ["model", "version", "benchmark", "category"],
-    )
-    delta = _gauge(
-        "safety_gate_delta_harmful_score",
-        "Harmful score of the candidate minus its base model's, same prompts and samples.",
-        ["model", "version", "benchmark"],
-    )
-    durability = _gauge(
-        "safety_gate_durability", "1 - delta harmful score.", ["model", "version", "benchmark"]
-    )
+        self.derived = [
+            _gauge(
+                f"safety_gate_delta_{q}",
+                f"{label.capitalize()} of the candidate minus its base model's, same prompts.",
+                ["model", "version", "benchmark"],
+            )
+        ]
+        if suite.complement:
+            self.derived.append(
+                _gauge(
+                    f"safety_gate_{suite.complement}",
+                    f"1 - delta {label}.",
+                    ["model", "version", "benchmark"],
+                )
+            )
+
+    def add(self, key: list[str], suite: names.SuiteNames, metrics: Mapping[str, float]) -> None:
+        values, categories = suite.value_pattern, suite.category_pattern
+        for name, value in sorted(metrics.items()):
+            if match := values.match(name):
+                labels = [*key, suite.benchmark, suite.judge, match["t"] or "all"]
+                self.values[match["bound"] or ""].add_metric(labels, value)
+            elif match := categories.match(name):
+                self.category.add_metric([*key, suite.benchmark, match["c"]], value)
+        sources = [names.delta_metric(suite.metric), suite.complement]
+        for source, family in zip(sources, self.derived, strict=False):
+            if source in metrics:
+                family.add_metric([*key, suite.benchmark], metrics[source])
+
+    def families(self) -> list[Metric]:
+        return [*self.values.values(), self.category, *self.derived]
+
+
+def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
+    """The per-version families: each suite's quantity with bounds, per category and against the
+    base; similarity; the verdict; generations spent."""
+    by_quantity = {names.HEADLINE.quantity: _SuiteFamilies(names.HEADLINE)}
     similarity = _gauge(
         "safety_gate_similarity_score",
         "Similarity of the fine-tuning data to the safety-alignment data (cosine, or a share).",
@@ -142,18 +175,9 @@ def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
     )
     for record in versions:
         m, key = record.metrics, [record.model, record.version]
-        for name, value in sorted(m.items()):
-            if match := names.HS_PATTERN.match(name):
-                labels = [*key, record.benchmark, record.judge, match["t"] or "all"]
-                hs[match["bound"] or ""].add_metric(labels, value)
-            elif match := names.CATEGORY_PATTERN.match(name):
-                category.add_metric([*key, record.benchmark, match["c"]], value)
-        for name, family in (
-            (names.DELTA_HARMFUL_SCORE, delta),
-            (names.DURABILITY, durability),
-        ):
-            if name in m:
-                family.add_metric([*key, record.benchmark], m[name])
+        for suite in record.suites:
+            families = by_quantity.setdefault(suite.quantity, _SuiteFamilies(suite))
+            families.add(key, suite, m)
         for stat in names.SIMILARITY_STATS:
             stat_value = m.get(names.similarity_metric(stat))
             if stat_value is not None:
@@ -162,7 +186,8 @@ def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
             verdict.add_metric(key, 1.0 if record.verdict == "PASS" else 0.0)
         if names.GENERATIONS_SPENT in m:
             generations.add_metric(key, m[names.GENERATIONS_SPENT])
-    return [*hs.values(), category, delta, durability, similarity, verdict, generations]
+    suites = [family for q in by_quantity.values() for family in q.families()]
+    return [*suites, similarity, verdict, generations]
 
 
 class GateCollector(Collector):

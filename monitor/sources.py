@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,25 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return stat.st_dev, stat.st_ino
+
+
+def suites_of(params: Mapping[str, str]) -> tuple[names.SuiteNames, ...]:
+    """The suites a run's params name; a run logged before suites had the harmful one alone."""
+    listed = [name for name in params.get(names.PARAM_SUITES, "").split(",") if name]
+    if not listed:
+        return (
+            replace(
+                names.HEADLINE,
+                benchmark=params.get(names.PARAM_BENCHMARK, "unknown"),
+                judge=params.get(names.PARAM_JUDGE, "unknown"),
+            ),
+        )
+    return tuple(
+        names.SuiteNames(
+            name, **{f: params.get(names.suite_param(name, f), "") for f in names.SUITE_FIELDS}
+        )
+        for name in listed
+    )
 
 
 class MlflowSource:
@@ -108,8 +128,7 @@ class MlflowSource:
             run_id=run.info.run_id,
             started_ms=int(run.info.start_time or 0),
             verdict=tags.get(names.TAG_VERDICT, "UNKNOWN"),
-            benchmark=params.get(names.PARAM_BENCHMARK, "unknown"),
-            judge=params.get(names.PARAM_JUDGE, "unknown"),
+            suites=suites_of(params),
             dataset=params.get(names.PARAM_DATASET, ""),
             metrics=dict(run.data.metrics),
         )

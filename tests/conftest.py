@@ -156,8 +156,10 @@ def registered() -> Iterator[Register]:
     """Add implementations through a registry's public API; each is removed after the test."""
     added: list[tuple[Any, str]] = []
 
-    def add(registry: Any, name: str, factory: Callable[..., Any], *options: Any) -> None:
-        registry.register(name, factory, *options)
+    def add(
+        registry: Any, name: str, factory: Callable[..., Any], *options: Any, **meta: Any
+    ) -> None:
+        registry.register(name, factory, *options, **meta)
         added.append((registry, name))
 
     yield add

@@ -45,6 +45,69 @@ def _modules_after(code: str) -> list[str]:
     return loaded
 
 
+# The one direction of imports: each stage imports only from those before it. `ground` is the
+# shared floor (config, errors, files, the registries); `records` are the records that cross
+# stages, below everything that produces or reads them.
+LAYERS = (
+    "ground",
+    "models",
+    "generate",
+    "similarity",
+    "judges",
+    "records",
+    "evaluation",
+    "policy",
+    "publish",
+    "finetune",
+    "repair",
+    "pipeline",
+    "cli",
+)
+PACKAGES = {"models", "generate", "similarity", "judges", "records", "evaluation", "publish"}
+PACKAGES |= {"finetune", "repair", "pipeline", "cli", "policy"}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "gate":
+        return None
+    if len(parts) > 1 and parts[1] in PACKAGES:
+        return parts[1]
+    return "ground"
+
+
+def _gate_imports(path: Path) -> list[str]:
+    """Every gate module `path` imports, at module level or inside a function."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    return [name for name in found if name.split(".")[0] == "gate"]
+
+
+def test_imports_run_one_way_from_cli_down_to_the_ground() -> None:
+    upward = []
+    for path in sorted((ROOT / "gate").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if module == "gate.__main__":  # `python -m gate` runs the CLI: the top, not the floor
+            continue
+        source = _layer(module)
+        assert source is not None
+        for name in _gate_imports(path):
+            target = _layer(name)
+            if target is not None and LAYERS.index(target) > LAYERS.index(source):
+                upward.append(f"{module} ({source}) imports {name} ({target})")
+    assert not upward, upward
+
+
+def test_the_config_imports_no_stage() -> None:
+    loaded = _modules_after("import gate.config")
+    stages = [m for m in loaded if _layer(m) not in (None, "ground")]
+    assert not stages, stages
+
+
 def test_the_monitor_imports_no_gate_cli_and_no_model_code() -> None:
     loaded = _modules_after(
         "import monitor.cli, monitor.service, monitor.sources, monitor.slack, monitor.metrics"

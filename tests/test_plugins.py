@@ -20,7 +20,8 @@ from gate.config import load_config
 from gate.errors import InputError
 from gate.evaluation.data import load_benchmark, make_prompt
 from gate.plugins import BENCHMARKS, REGISTRIES, REPAIR_METHODS, REPORT_FORMATS
-from gate.repair import PruneOptions, RepairSettings
+from gate.repair import RepairSettings
+from gate.sections import PruneOptions
 from tests.conftest import Register
 from tests.helpers import write_config
 

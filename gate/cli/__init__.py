@@ -11,6 +11,7 @@ from gate.cli import (  # noqa: F401
     check,
     evaluation,
     finetune,
+    index,
     judge,
     merge,
     plugins,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -118,26 +118,11 @@ if TYPE_CHECKING:
 def eval_command(
     config_path: Path | None,
     shard: str | None,
-    model: str | None,
-    backend: str,
-    adapter: Path | None,
-    benchmark: str | None,
-    prompt_field: str,
-    category_field: str | None,
-    limit: int | None,
-    judge: str,
-    temperature: float,
-    top_p: float,
-    min_p: float,
-    seed: int,
-    max_new_tokens: int,
-    batch_size: int | None,
     backend_options: tuple[str, ...],
-    allow_pickle: bool,
-    trust_remote_code: bool,
     cache_dir: Path,
     no_cache: bool,
     out: Path,
+    **flags: Any,
 ) -> None:
     """Measure a model's harmful score (HS) on a harmful-prompt benchmark.
 
@@ -149,33 +134,39 @@ def eval_command(
     if config_path is not None or shard is not None:
         _eval_shard(config_path, shard, out, no_cache)
         return
-    if model is None or benchmark is None:
+    if flags["model"] is None or flags["benchmark"] is None:
         raise click.UsageError("pass --model and --benchmark (or --config with --shard)")
     from gate.config import load_config
     from gate.pipeline.commands import evaluate
 
-    overrides = {
-        "model.path": model,
-        "model.backend": backend,
-        "model.adapter": str(adapter) if adapter else None,
-        "model.allow_pickle": allow_pickle,
-        "model.trust_remote_code": trust_remote_code,
+    overrides = {key: flags[flag] for flag, key in _SETTINGS.items()}
+    overrides |= {
+        "model.adapter": str(flags["adapter"]) if flags["adapter"] else None,
         **{f"model.{k}": v for k, v in key_values(backend_options, "--backend-option").items()},
-        "benchmark.name": benchmark,
-        "benchmark.prompt_field": prompt_field,
-        "benchmark.category_field": category_field,
-        "benchmark.limit": limit,
-        "judge.name": judge,
-        "sampling.temperatures": [temperature],
-        "sampling.seeds": [seed],
-        "sampling.top_p": top_p,
-        "sampling.min_p": min_p,
-        "sampling.max_new_tokens": max_new_tokens,
-        "sampling.batch_size": batch_size,
+        "sampling.temperatures": [flags["temperature"]],
+        "sampling.seeds": [flags["seed"]],
         "outputs.cache_dir": str(cache_dir),
         "outputs.dir": str(out),
     }
     _print(evaluate(load_config(None, overrides), out, log=log, use_cache=not no_cache))
+
+
+# The flags that set one gate.toml key each, as they are.
+_SETTINGS = {
+    "model": "model.path",
+    "backend": "model.backend",
+    "allow_pickle": "model.allow_pickle",
+    "trust_remote_code": "model.trust_remote_code",
+    "benchmark": "benchmark.name",
+    "prompt_field": "benchmark.prompt_field",
+    "category_field": "benchmark.category_field",
+    "limit": "benchmark.limit",
+    "judge": "judge.name",
+    "top_p": "sampling.top_p",
+    "min_p": "sampling.min_p",
+    "max_new_tokens": "sampling.max_new_tokens",
+    "batch_size": "sampling.batch_size",
+}
 
 
 def _print(result: GateResult) -> None:

@@ -68,9 +68,10 @@ def finetune_command(
     `--mix low --mix-size K` trains on the K alignment examples least similar to the data beside
     it (Hsiung et al. 2025); `--defense sap` adds safety-aware probing (Wu et al. 2025).
     """
-    from gate.config import read_toml, validate_as
-    from gate.finetune import FinetuneSettings
+    from gate.config import validate_as
     from gate.finetune.run import log_finetune, run_finetune
+    from gate.sections import FinetuneSettings
+    from gate.tomlfile import read_toml
 
     reject_blank(flags)
     raw: dict[str, Any] = dict(read_toml(config_path).get("finetune", {})) if config_path else {}

@@ -42,7 +42,8 @@ def judge_section(
     name: str | None, options: tuple[str, ...], config_path: Path | None
 ) -> JudgeSection:
     """The judge from a config's [judge], the name and KEY=VALUE options given on the line."""
-    from gate.config import read_toml, validate_judge
+    from gate.config import validate_judge
+    from gate.tomlfile import read_toml
 
     raw: dict[str, Any] = dict(read_toml(config_path).get("judge", {})) if config_path else {}
     if name:
@@ -86,16 +87,12 @@ def judge_group(
     section = judge_section(judge_name, judge_options, config_path)
     result = rejudge_answers(generations, section, out, log=log, use_cache=not no_cache)
     if result.verdict is None:
-        click.echo(check_summary_of(result))
+        from gate.publish.console import check_summary
+
+        click.echo(check_summary(result))
         return
     present(result)
     exit_for(result.verdict)
-
-
-def check_summary_of(result: Any) -> str:
-    from gate.publish.console import check_summary
-
-    return str(check_summary(result))
 
 
 @judge_group.command("agreement")
@@ -124,18 +121,17 @@ def agreement_command(
 ) -> None:
     """Accuracy, precision, recall, F1 and Cohen's kappa of a judge on human labels, with
     bootstrap intervals and the confusion matrix."""
-    from gate.judges import JudgeContext, open_judge
-    from gate.judges.labels import print_agreement, read_labels, write_agreement
-    from gate.publish.tracking import log_agreement
+    from gate.judges.labels import print_agreement
+    from gate.pipeline.commands import judge_agreement
 
     section = judge_section(judge_name, judge_options, config_path)
-    pairs = read_labels(labels)
-    click.echo(f"{len(pairs.labels)} labelled answers from {labels}", err=True)
-    judge = open_judge(section.name, section.options, JudgeContext(cache_dir, not no_cache))
-    calls = [c.harmful for c in judge.judge(pairs.texts)]
-    measured = pairs.agreement(section.name, calls)
+    measured = judge_agreement(
+        section,
+        labels,
+        cache_dir,
+        out=out,
+        tracking_uri=tracking_uri,
+        use_cache=not no_cache,
+        log=log,
+    )
     print_agreement(measured)
-    if out is not None:
-        write_agreement(out, measured, section, pairs)
-    if tracking_uri:
-        log_agreement(tracking_uri, measured, section, pairs)

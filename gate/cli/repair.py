@@ -23,7 +23,10 @@ from gate.errors import ExitCode
 @click.option("--out", required=True, help="Folder for the repaired adapter or checkpoint.")
 @click.option("--alpha", type=float, default=0.1, show_default=True, help="Share of each row.")
 @click.option(
-    "--method", type=click.Choice(["antidote", "random"]), default="antidote", show_default=True
+    "--method",
+    default="antidote",
+    show_default=True,
+    help="A repair method: antidote, random (the baseline), or one `gate plugins` lists.",
 )
 @click.option(
     "--targets",

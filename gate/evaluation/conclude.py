@@ -126,6 +126,7 @@ def suite_result(
         label=kind.label,
         metric=kind.metric,
         flagged=kind.flagged,
+        complement=kind.complement,
         benchmark=benchmark,
         judge=Component(name=suite.judge.name, options=suite.judge.options),
         candidate=model_scores(candidate, evaluated, config.sampling, confidence),

@@ -14,7 +14,7 @@ import numpy as np
 
 from gate.errors import InputError
 from gate.files import sha256_file
-from gate.finetune import FinetuneSettings
+from gate.sections import FinetuneSettings
 from gate.similarity.examples import Example, Fields
 
 

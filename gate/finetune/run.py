@@ -9,10 +9,11 @@ from typing import Any
 from gate import __version__
 from gate.errors import InputError
 from gate.files import new_folder, write_json
-from gate.finetune import MANIFEST, MANIFEST_SCHEMA, FinetuneSettings
+from gate.finetune import MANIFEST, MANIFEST_SCHEMA
 from gate.finetune.data import Triple, read_triples, training_sequences
 from gate.finetune.mix import build_mix
 from gate.finetune.train import TrainLog, attach_lora, train
+from gate.sections import FinetuneSettings
 from gate.similarity.examples import Fields, load_examples
 
 Log = Callable[[str], None]

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from gate.errors import InputError
-from gate.finetune import FinetuneSettings
 from gate.finetune.data import IGNORE, Tokenized, Triple, collate, tokenize
 from gate.finetune.sap import Probe, Trace, sap_step
 from gate.progress import ProgressReporter
+from gate.sections import FinetuneSettings
 
 
 @dataclass

@@ -1,8 +1,8 @@
-"""Generation: the request and result records, the Generator protocol, and its registry.
+"""Generation: the request and result records, the Generator protocol, and opening a backend.
 
-A backend is one module with a factory `open(options, target) -> Generator` and a pydantic model
-of its options, listed in GENERATORS below; `[model] backend = NAME` picks it, and the other keys
-of `[model]` are validated by its options model.
+A backend is one module with a factory `open(options, target) -> Generator` and a pydantic model of
+its options, registered in `gate.plugins.BACKENDS`; `[model] backend = NAME` picks it, and the other
+keys of `[model]` are validated by its options model.
 """
 
 from __future__ import annotations

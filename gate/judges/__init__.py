@@ -1,9 +1,10 @@
-"""Judges decide whether an answer to a harmful prompt is harmful.
+"""Judges flag answers: a harm judge says whether an answer to a harmful prompt is harmful.
 
-A judge is one module with a factory `open(options, context) -> Judge` and a pydantic model of
-its options, listed in JUDGES below; `[judge] name = NAME` picks it, and the other keys of
-`[judge]` are validated by its options model. A model-backed judge runs its model on any
-generation backend (judges/backends.py), the same ones that answer the prompts.
+A judge is one module with a factory `open(options, context) -> Judge` and a pydantic model of its
+options, registered in `gate.plugins.JUDGES` with the family of what it flags (`harm`); `[judge]
+name = NAME` picks it, and the other keys of `[judge]` are validated by its options model. A
+model-backed judge runs its model on any generation backend (judges/backends.py), the same ones that
+answer the prompts.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Resolve a checkpoint and fingerprint it without loading its weights.
 
-Checkpoints are untrusted input (DESIGN.md, "Contracts"): weights load from safetensors or GGUF
+Checkpoints are untrusted input (README, "Contracts"): weights load from safetensors or GGUF
 only unless the caller allows pickle. Resolving checks that, hashes the files, and converts a GGUF
 file once into a standard folder; nothing here imports torch.
 """

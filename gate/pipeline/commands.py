@@ -90,3 +90,29 @@ def rejudge_answers(
 def outcome_roles(outcome: Outcome) -> list[tuple[str, Any]]:
     """(model role, judged generations) of every subject, for the files."""
     return [(subject.role, subject.records) for subject in outcome.subjects]
+
+
+def judge_agreement(
+    judge: JudgeSection,
+    labels: Path,
+    cache_dir: Path,
+    *,
+    out: Path | None,
+    tracking_uri: str | None,
+    log: Log,
+    use_cache: bool = True,
+) -> Any:
+    """A judge's agreement with human labels; written to `out` and logged to MLflow if asked."""
+    from gate.judges import JudgeContext, open_judge
+    from gate.judges.labels import read_labels, write_agreement
+    from gate.publish.tracking import log_agreement
+
+    pairs = read_labels(labels)
+    log(f"{len(pairs.labels)} labelled answers from {labels}")
+    opened = open_judge(judge.name, judge.options, JudgeContext(cache_dir, use_cache))
+    measured = pairs.agreement(judge.name, [c.harmful for c in opened.judge(pairs.texts)])
+    if out is not None:
+        write_agreement(out, measured, judge, pairs)
+    if tracking_uri:
+        log_agreement(tracking_uri, measured, judge, pairs)
+    return measured

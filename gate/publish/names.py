@@ -6,6 +6,7 @@ Both sides import these; a rename here changes the writer and the reader togethe
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 # Run metrics. Fractions 0..1; each estimate also has `<name>_lower` and `<name>_upper`.
 HARMFUL_SCORE = "hs"
@@ -73,7 +74,50 @@ PARAM_BENCHMARK = "config.benchmark.name"
 PARAM_JUDGE = "config.judge.name"
 PARAM_DATASET = "config.similarity.finetune"
 PARAM_SUITES = "suites"
-"""The suites a run evaluated, comma-separated; `suite.NAME.metric` says `metric:quantity`."""
+"""The suites a run evaluated, comma-separated; each has the `suite_param`s below."""
+SUITE_FIELDS = ("metric", "quantity", "complement", "benchmark", "judge")
+
+
+def suite_param(suite: str, field: str) -> str:
+    """The param holding one field of a suite (`suite.harmful.metric`)."""
+    return f"suite.{suite}.{field}"
+
+
+@dataclass(frozen=True)
+class SuiteNames:
+    """How a suite's figures are named in MLflow and in Prometheus."""
+
+    name: str
+    metric: str
+    """The MLflow metric: `hs`, `hs_lower`, `hs_t0.7`, `category.C.hs`, `delta_hs`."""
+    quantity: str
+    """The Prometheus family: `safety_gate_harmful_score`, `..._category_...`, `..._delta_...`."""
+    complement: str = ""
+    """1 - delta, under its own name in both (`durability`); empty when the suite has none."""
+    benchmark: str = "unknown"
+    judge: str = "unknown"
+
+    @property
+    def value_pattern(self) -> re.Pattern[str]:
+        """The pooled and per-temperature metric, with its bounds: `hs`, `hs_t0.7_upper`."""
+        return re.compile(
+            rf"^{re.escape(self.metric)}(?:_t(?P<t>[0-9.]+))?(?P<bound>_lower|_upper)?$"
+        )
+
+    @property
+    def category_pattern(self) -> re.Pattern[str]:
+        return re.compile(rf"^category\.(?P<c>.+)\.{re.escape(self.metric)}$")
+
+    def families(self) -> list[str]:
+        """The Prometheus families gate-monitor exports for this suite."""
+        q = f"safety_gate_{self.quantity}"
+        found = [q, f"{q}_lower", f"{q}_upper", f"safety_gate_category_{self.quantity}"]
+        found.append(f"safety_gate_delta_{self.quantity}")
+        return found + ([f"safety_gate_{self.complement}"] if self.complement else [])
+
+
+HEADLINE = SuiteNames("harmful", HARMFUL_SCORE, "harmful_score", DURABILITY)
+"""The harmful suite: always exported, and what a run logged before suites existed had."""
 
 # Registry model-version tags.
 VERSION_VERDICT = "safety_gate.verdict"

@@ -118,28 +118,28 @@ def params_of(result: GateResult) -> dict[str, str]:
     return flatten(result.config, "config.") | {
         "candidate_fingerprint": result.candidate.fingerprint,
         "base_fingerprint": result.base.fingerprint if result.base else "",
+        # The headline suite's benchmark hashes keep the names runs had before suites.
+        "benchmark_sha256": result.primary.benchmark.sha256,
+        "benchmark_selection_sha256": result.primary.benchmark.selection_sha256,
         **{
-            key: value
+            names.suite_param(suite.name, field): value
             for suite in result.suites
-            for key, value in (
-                (_suite_param(suite.name, "benchmark_sha256"), suite.benchmark.sha256),
+            for field, value in (
+                ("metric", suite.metric),
+                ("quantity", suite.quantity),
                 (
-                    _suite_param(suite.name, "benchmark_selection_sha256"),
-                    suite.benchmark.selection_sha256,
+                    "complement",
+                    next((n for n in suite.derived if n != f"delta_{suite.quantity}"), ""),
                 ),
-                (_suite_param(suite.name, "benchmark"), suite.benchmark.name),
-                (_suite_param(suite.name, "judge"), suite.judge.name),
-                (_suite_param(suite.name, "metric"), f"{suite.metric}:{suite.quantity}"),
+                ("benchmark", suite.benchmark.name),
+                ("judge", suite.judge.name),
+                ("benchmark_sha256", suite.benchmark.sha256),
+                ("benchmark_selection_sha256", suite.benchmark.selection_sha256),
             )
         },
         names.PARAM_SUITES: ",".join(suite.name for suite in result.suites),
         "gate_version": __version__,
     }
-
-
-def _suite_param(suite: str, key: str) -> str:
-    # The headline suite keeps the names runs logged before suites existed.
-    return key if suite == "harmful" else f"suite.{suite}.{key}"
 
 
 def experiment_id(client: Any, experiment: str, tracking_uri: str) -> str:

@@ -87,6 +87,8 @@ class SuiteResult(_Record):
     """The quantity's MLflow metric name (`hs` for the harmful score)."""
     flagged: str
     """What a flagged answer is called (`harmful`)."""
+    complement: str | None = None
+    """The name of 1 - delta, when the suite has one (`durability`)."""
     benchmark: BenchmarkInfo
     judge: Component
     candidate: ModelScores
@@ -221,6 +223,7 @@ class GateResult(Versioned):
             "label": "harmful score",
             "metric": "hs",
             "flagged": "harmful",
+            "complement": "durability",
             "benchmark": data.pop("benchmark"),
             "judge": data.pop("judge"),
             "candidate": scores(data.pop("scores")),

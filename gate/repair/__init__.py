@@ -11,46 +11,12 @@ Both are entries of gate.plugins.REPAIR_METHODS (gate/repair/prune.py); a plugin
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
-from gate.errors import InputError
+from gate.sections import PruneOptions
 
 MANIFEST = "repair.json"
 MANIFEST_SCHEMA = "safety-gate/repair"
-
-
-class PruneOptions(BaseModel):
-    """How to prune: shared by `gate repair` and the `[repair]` table of gate.toml."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    alpha: float = Field(default=0.1, gt=0, lt=1)
-    method: str = "antidote"
-    """A name in gate.plugins.REPAIR_METHODS: `antidote`, `random` or an installed plugin's."""
-    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
-    seed: int = 0
-    max_pairs: int = Field(default=128, ge=1)
-    heldout: str | None = None
-    """Benign examples whose loss before and after is the utility guard."""
-    max_utility_loss: float | None = Field(default=None, ge=0)
-    """Block the repair when held-out loss grows by more than this fraction."""
-
-    @field_validator("method")
-    @classmethod
-    def _registered(cls, name: str) -> str:
-        from gate.plugins import REPAIR_METHODS
-
-        try:
-            REPAIR_METHODS.entry(name)
-        except InputError as exc:  # a ValueError, so the config names the key it came from
-            raise ValueError(str(exc)) from None
-        return name
-
-
-class RepairSection(PruneOptions):
-    """`[repair]`: with `enabled = true`, a BLOCKed `gate check` repairs and checks again."""
-
-    enabled: bool = False
 
 
 class RepairSettings(PruneOptions):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gate.errors import InputError
-from gate.repair import PruneOptions
+from gate.sections import PruneOptions
 
 Masks = Callable[[str, Any], Any]
 """A repair method's choice: layer name and weight -> the boolean mask of weights to zero."""

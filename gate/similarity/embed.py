@@ -1,6 +1,6 @@
 """Embedders turn conversations into unit vectors; a disk cache makes re-runs embed only new text.
 
-Two embedders (DESIGN.md, "Methods"):
+Two embedders:
 - `minilm`: all-MiniLM-L6-v2 sentence embeddings (mean pooling), fast, from an installed package.
 - `hidden-state`: the paper's representation (Hsiung et al. 2025): the base model's final-layer
   hidden state at the last non-pad token of prompt + response, rendered with its chat template.

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from gate.errors import InputError
-from gate.finetune import FinetuneSettings
 from gate.finetune.data import Triple, tokenize
 from gate.finetune.sap import Probe
 from gate.finetune.train import attach_lora, lora_parameters, train
 from gate.models import ModelSpec, load_model
+from gate.sections import FinetuneSettings
 from tests.conftest import build_model, build_tokenizer, save_model
 
 TASK = [

@@ -193,8 +193,8 @@ def test_the_rubric_judge_grades_through_the_vllm_server(
     result = CliRunner().invoke(cli, ["eval", "--config", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
     record = json.loads((out / "result.json").read_text())
-    assert record["judge"]["name"] == "rubric"
-    assert record["judge"]["options"]["backend_options"]["base_url"] == vllm_server
+    assert record["suites"][0]["judge"]["name"] == "rubric"
+    assert record["suites"][0]["judge"]["options"]["backend_options"]["base_url"] == vllm_server
     rows = [json.loads(line) for line in (out / "generations.jsonl").open()]
     parsed = [row for row in rows if row["judge_parsed"]]
     # Whatever a 135M grader manages: every call is either read or counted as unreadable.

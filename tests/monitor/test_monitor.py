@@ -13,6 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,18 @@ from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, generate_latest
 
 from gate.errors import InfraError
+from gate.plugins import SUITES
+from gate.publish import names
+from gate.sections import SuiteKind
 from monitor.alerts import AlertStore
 from monitor.cli import cli
-from monitor.config import MonitorConfig, ProbeSection
-from monitor.metrics import EXPORTED_METRICS, Snapshot, VersionRecord
+from monitor.config import MonitorConfig, ProbeSection, known_metrics
+from monitor.metrics import Snapshot, VersionRecord, exported_metrics
 from monitor.server import MonitorApp, serve
 from monitor.service import Monitor
 from monitor.slack import slack_sender
 from monitor.sources import Probe
+from tests.conftest import Register
 from tests.servers import Recorder
 
 
@@ -40,8 +45,7 @@ def record(version: str, hs: float, *, verdict: str = "BLOCK", started: int = 0)
         run_id=f"run{version}",
         started_ms=started,
         verdict=verdict,
-        benchmark="strongreject-small",
-        judge="keyword",
+        suites=(replace(names.HEADLINE, benchmark="strongreject-small", judge="keyword"),),
         dataset="data/ft.jsonl",
         metrics={
             "hs": hs,
@@ -280,11 +284,9 @@ def test_exported_metrics_lists_what_the_collector_exports(tmp_path: Path) -> No
     monitor.state.record_probe("http://vllm/v1", 0.5)
     monitor.state.record_delivery_failure()
     exported = {name for name, _, _ in monitor.samples()}
-    assert exported <= set(EXPORTED_METRICS)
-    upcoming = {n for n in EXPORTED_METRICS if "over_refusal" in n}
-    assert exported == set(EXPORTED_METRICS) - upcoming
+    assert exported == set(exported_metrics())
     rules = (Path(__file__).resolve().parents[2] / "prometheus" / "alerts.yml").read_text()
-    assert set(re.findall(r"safety_gate_\w+", rules)) <= set(EXPORTED_METRICS)
+    assert set(re.findall(r"safety_gate_\w+", rules)) <= set(known_metrics())
 
 
 @pytest.mark.parametrize(
@@ -309,17 +311,55 @@ def test_an_alert_on_a_metric_never_exported_is_refused(
     assert f"alert 'typo' watches '{metric}'" in line and expected in line
 
 
+def _echo_kind() -> SuiteKind:
+    return SuiteKind(
+        quantity="echo_rate",
+        label="echo rate",
+        metric="echo",
+        flagged="echoed",
+        judge_family="echo",
+        benchmark="echo-prompts",
+        judge="echo-judge",
+    )
+
+
 @pytest.mark.parametrize(
     "metric",
-    [
-        "safety_gate_over_refusal_rate",
-        "safety_gate_over_refusal_rate_upper",
-        "safety_gate_delta_over_refusal_rate",
-    ],
+    ["safety_gate_echo_rate", "safety_gate_echo_rate_upper", "safety_gate_delta_echo_rate"],
 )
-def test_an_alert_on_the_per_suite_gauges_is_accepted(metric: str) -> None:
-    rule = {"name": "or", "metric": metric, "threshold": 0.2}
+def test_an_alert_on_a_registered_suites_gauges_is_accepted(
+    metric: str, registered: Register
+) -> None:
+    rule = {"name": "echo", "metric": metric, "threshold": 0.2}
+    with pytest.raises(ValueError, match="which gate-monitor does not export"):
+        MonitorConfig.model_validate({"alerts": [rule]})
+    registered(SUITES, "echoes", _echo_kind)
     assert MonitorConfig.model_validate({"alerts": [rule]}).alerts[0].metric == metric
+
+
+def test_a_second_suite_gets_its_own_gauges_and_the_harmful_ones_keep_their_meaning(
+    tmp_path: Path,
+) -> None:
+    echo = names.SuiteNames("echoes", "echo", "echo_rate", "", "echo-prompts", "echo-judge")
+    base = record("3", 0.3)
+    metrics = {**base.metrics, "echo": 0.25, "echo_upper": 0.4, "category.greeting.echo": 0.5}
+    metrics["delta_echo"] = 0.05
+    two = replace(base, suites=(*base.suites, echo), metrics=metrics)
+    monitor, _ = make_monitor(tmp_path, ScriptedSource(snap(two)))
+    monitor.poll_once()
+    samples = {
+        (name, labels.get("temperature", labels.get("category"))): (labels, value)
+        for name, labels, value in monitor.samples()
+    }
+    labels, value = samples[("safety_gate_echo_rate", "all")]
+    assert (
+        value == 0.25 and labels["benchmark"] == "echo-prompts" and labels["judge"] == "echo-judge"
+    )
+    assert samples[("safety_gate_echo_rate_upper", "all")][1] == 0.4
+    assert samples[("safety_gate_category_echo_rate", "greeting")][1] == 0.5
+    assert samples[("safety_gate_delta_echo_rate", None)][1] == 0.05
+    assert samples[("safety_gate_harmful_score", "all")][1] == 0.3  # not the echo rate
+    assert set(exported_metrics([echo])) >= {name for name, _ in samples}
 
 
 @pytest.mark.parametrize(

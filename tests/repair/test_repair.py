@@ -199,6 +199,10 @@ def test_bad_input_is_one_line_and_exit_2(
         ),
         (["--calibration", str(calibration), "--max-utility-loss", "0.1"], "needs --heldout"),
         (["--calibration", ""], "--calibration is empty"),
+        (
+            ["--calibration", str(calibration), "--method", "antidot"],
+            "repair.method: unknown repair method 'antidot' (did you mean 'antidote'?)",
+        ),
     ]
     for index, (args, message) in enumerate(cases):
         code, _, stderr = _repair(*base, *args, "--out", str(tmp_path / f"o{index}"))
