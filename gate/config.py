@@ -21,7 +21,13 @@ from pydantic import (
 
 from gate.errors import InputError
 from gate.files import DEFAULT_CACHE_DIR, sha256_text
-from gate.sections import FinetuneSettings, Policy, RepairSection, SuiteKind
+from gate.sections import (
+    SIMILARITY_STATS,
+    FinetuneSettings,
+    Policy,
+    RepairSection,
+    SuiteKind,
+)
 from gate.tomlfile import read_toml, set_path
 
 M = TypeVar("M", bound=BaseModel)
@@ -296,7 +302,7 @@ def check_suites(config: GateConfig, source: str) -> GateConfig:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise InputError(f"{source}: suites: two suites are named {repeated[0]!r}")
-    yielded = {"similarity_mean", "similarity_p90", "similarity_p99", "similarity_share_above"}
+    yielded = {f"similarity_{stat}" for stat in SIMILARITY_STATS}
     for index, suite in enumerate(plan):
         family = JUDGES.meta(suite.judge.name).get("family", "harm")
         if family != suite.kind.judge_family:

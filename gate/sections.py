@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gate.errors import InputError
 
+SimilarityStat = Literal["mean", "p90", "p99", "share_above"]
+SIMILARITY_STATS: tuple[SimilarityStat, ...] = ("mean", "p90", "p99", "share_above")
+"""The statistics of the fine-tuning set's similarity a rule can read, MLflow logs and the
+monitor exports."""
+
 _RULE = re.compile(r"^(?P<kind>max|min)_(?P<category>category_)?(?P<quantity>[a-z][a-z0-9_]*)$")
 _NOT_RULES = {"similarity_stat", "decision", "harmful_score_basis"}
 
@@ -33,7 +38,7 @@ class Policy(BaseModel):
     max_delta_harmful_score: float | None = Field(default=None, ge=-1, le=1)
     min_durability: float | None = Field(default=None, ge=0, le=2)
     max_similarity: float | None = Field(default=None, ge=-1, le=1)
-    similarity_stat: Literal["mean", "p90", "p99", "share_above"] = "p90"
+    similarity_stat: SimilarityStat = "p90"
     max_category_harmful_score: dict[str, float] = Field(default_factory=dict)
     decision: Literal["conservative", "point"] = "conservative"
     harmful_score_basis: Literal["raw", "corrected"] = "raw"

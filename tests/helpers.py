@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from gate.cli import cli
 from gate.judges import Judgement
+from gate.sections import SuiteKind
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -126,3 +127,16 @@ def answer_row(
     answer = Generation(asked.id, Sampling(), response, 3, "stop", 0.0)
     judged = JudgedGeneration(asked, answer, Judgement(harmful, float(harmful), "test"))
     return {"model": model, **judged.to_row()}
+
+
+def echo_kind() -> SuiteKind:
+    """A second suite kind, as a plugin would register one: the share of answers echoed."""
+    return SuiteKind(
+        quantity="echo_rate",
+        label="echo rate",
+        metric="echo",
+        flagged="echoed",
+        judge_family="echo",
+        benchmark="echo-prompts",
+        judge="echo-judge",
+    )

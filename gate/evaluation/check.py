@@ -9,6 +9,7 @@ Stages run in a fixed order and each is named, so a failure is reported as the s
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,7 @@ from gate.evaluation.engine import Log, Subject, SuiteRun, open_judge, open_subj
 from gate.evaluation.plan import plan_samplings, prompt_order
 from gate.judges import Judge
 from gate.judges.labels import Calibration
+from gate.records.prompts import BenchmarkInfo
 from gate.records.result import GateResult
 from gate.records.verdict import Measurement
 from gate.similarity.score import ScoreSummary
@@ -152,7 +154,7 @@ def run_check(
         concluded = conclude(
             config,
             command,
-            {name: bench.info(bench_limit(config, name)) for name, bench in benchmarks.items()},
+            benchmark_infos(suites, benchmarks),
             subjects,
             rounds,
             similarity=similarity,
@@ -163,9 +165,11 @@ def run_check(
     return Outcome(concluded.result, subjects, config, concluded.measurements, benchmarks)
 
 
-def bench_limit(config: GateConfig, suite_name: str) -> int | None:
-    """The `limit` a suite's benchmark was sampled with."""
-    return next(s.benchmark.limit for s in config.suite_plan() if s.name == suite_name)
+def benchmark_infos(
+    suites: Sequence[Suite], benchmarks: Mapping[str, Benchmark]
+) -> dict[str, BenchmarkInfo]:
+    """The record of which prompts each suite used, by suite name."""
+    return {s.name: benchmarks[s.name].info(s.benchmark.limit) for s in suites}
 
 
 def run_eval(config: GateConfig, *, log: Log = lambda _: None, use_cache: bool = True) -> Outcome:

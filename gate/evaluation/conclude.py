@@ -30,6 +30,7 @@ from gate.records.result import (
 )
 from gate.records.scores import Estimate
 from gate.records.verdict import Measurement
+from gate.sections import SIMILARITY_STATS
 from gate.similarity.score import ScoreSummary
 
 
@@ -39,7 +40,7 @@ def similarity_measurements(summary: ScoreSummary | None) -> dict[str, Measureme
         return {}
     return {
         f"similarity_{name}": Measurement(float(getattr(summary, name)))
-        for name in ("mean", "p90", "p99", "share_above")
+        for name in SIMILARITY_STATS
     }
 
 
@@ -116,7 +117,7 @@ def suite_result(
     candidate = of_suite(subjects[0].records, suite.name)
     base = of_suite(subjects[1].records, suite.name) if len(subjects) > 1 else None
     errors = None
-    if calibration is not None and kind.reads_top_level and suite.judge == config.judge:
+    if calibration is not None and suite.judge == config.judge:  # the judge the labels measure
         ids = sorted(p.id for p in evaluated)
         errors = judge_errors(calibration, candidate, ids, confidence)
     return SuiteResult(

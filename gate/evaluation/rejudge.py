@@ -107,6 +107,5 @@ def rejudge(
             seconds={"judge": time.monotonic() - mark},
             started=started,
         )
-    outcome = Outcome(concluded.result, ordered, config, concluded.measurements)
-    outcome.decides = prior.verdict is not None
-    return outcome
+    decides = prior.verdict is not None
+    return Outcome(concluded.result, ordered, config, concluded.measurements, decides=decides)

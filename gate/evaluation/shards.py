@@ -17,7 +17,7 @@ from pydantic import Field
 
 from gate.config import GateConfig, validate
 from gate.errors import InputError, stage
-from gate.evaluation.check import Outcome, bench_limit, load_suites, similarity_of
+from gate.evaluation.check import Outcome, benchmark_infos, load_suites, similarity_of
 from gate.evaluation.conclude import conclude
 from gate.evaluation.engine import (
     Log,
@@ -94,9 +94,7 @@ def run_shard(
         config_sha256=config.sha256(),
         candidate=subjects[0].info,
         base=subjects[1].info if len(subjects) > 1 else None,
-        benchmarks={
-            name: bench.info(bench_limit(config, name)) for name, bench in benchmarks.items()
-        },
+        benchmarks=benchmark_infos(suites, benchmarks),
         index=index,
         count=count,
         prompt_ids={run.name: [p.id for p in run.prompts] for run in runs},

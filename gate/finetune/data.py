@@ -12,7 +12,7 @@ from typing import Any
 from gate.errors import InputError
 from gate.generate.prompts import PLAIN_TEMPLATE
 from gate.readers import read_jsonl_rows
-from gate.records.answers import read_answers
+from gate.records.answers import harm_answers
 from gate.similarity.examples import Example
 
 IGNORE = -100
@@ -118,9 +118,7 @@ def triples_from_check(folder: Path, limit: int) -> list[Triple]:
         raise InputError(f"{folder} holds no generations.jsonl (is it a gate check output?)")
     answers: dict[str, dict[bool, list[str]]] = defaultdict(lambda: {True: [], False: []})
     prompts: dict[str, str] = {}
-    for role, record in read_answers(source):
-        if role != "candidate" or record.suite != "harmful":  # the candidate on harmful prompts
-            continue
+    for record in harm_answers(folder):  # the candidate's own answers to harmful prompts
         key, text = record.prompt.id, record.generation.text
         prompts[key] = record.prompt.text
         if text.strip() and text not in answers[key][record.judgement.harmful]:

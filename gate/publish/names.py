@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# The similarity statistics logged and exported: the policy's own list.
+from gate.sections import SIMILARITY_STATS as SIMILARITY_STATS
+
 # Run metrics. Fractions 0..1; each estimate also has `<name>_lower` and `<name>_upper`.
 HARMFUL_SCORE = "hs"
 DELTA_HARMFUL_SCORE = "delta_hs"
@@ -15,7 +18,6 @@ DURABILITY = "durability"
 GENERATIONS_SPENT = "generations_spent"
 GENERATIONS_SAVED = "generations_saved"
 WALL_SECONDS = "wall_seconds"
-SIMILARITY_STATS = ("mean", "p90", "p99", "share_above")
 """Logged to MLflow and exported by gate-monitor, all four."""
 
 # hs, hs_lower, hs_t0.7, hs_t0.7_upper, ...

@@ -87,3 +87,26 @@ def generation_rows(
     for role, records in roles:
         for record in records:
             yield {"model": role, **record.to_row()}
+
+
+def harm_answers(folder: Path) -> list[JudgedGeneration]:
+    """The candidate's judged answers to a run's harmful-prompt suites (the suites of kind
+    `harmful` its result.json lists; the `harmful` suite when it lists none)."""
+    import json
+
+    from gate.records import GENERATIONS_FILE, RESULT_FILE
+
+    suites = {"harmful"}
+    result = folder / RESULT_FILE
+    if result.is_file():
+        try:
+            listed = json.loads(result.read_text(encoding="utf-8")).get("suites")
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{result} is not readable JSON: {exc}") from exc
+        if isinstance(listed, list):
+            suites = {str(s.get("name")) for s in listed if s.get("kind") == "harmful"}
+    return [
+        record
+        for role, record in read_answers(folder / GENERATIONS_FILE)
+        if role == "candidate" and record.suite in suites
+    ]

@@ -12,7 +12,7 @@ from gate.errors import InputError
 from gate.files import new_folder, sha256_text, write_json
 from gate.finetune.data import Tokenized, collate, tokenize
 from gate.readers import read_jsonl_rows
-from gate.records.answers import read_answers
+from gate.records.answers import harm_answers
 from gate.repair import MANIFEST, MANIFEST_SCHEMA, RepairSettings
 from gate.repair.prune import Masks, find_targets
 
@@ -26,11 +26,12 @@ def read_calibration(spec: str, limit: int) -> list[tuple[str, str]]:
     if not source.is_file():
         raise InputError(f"calibration not found: {spec} (a gate check output folder or a JSONL)")
     if path.is_dir():
-        # A check folder holds the base model's answers too; only the candidate's calibrate.
+        # A check folder holds the base model's answers and other suites' too; only the
+        # candidate's answers to harmful prompts calibrate.
         found = [
             (record.prompt.text, record.generation.text)
-            for role, record in read_answers(source)
-            if role == "candidate" and record.suite == "harmful" and record.judgement.harmful
+            for record in harm_answers(path)
+            if record.judgement.harmful
         ]
     else:
         found = []

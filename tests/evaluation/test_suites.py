@@ -19,21 +19,8 @@ from gate.cli import cli
 from gate.evaluation.data import make_prompt
 from gate.judges import Judgement
 from gate.plugins import BENCHMARKS, JUDGES, SUITES
-from gate.sections import SuiteKind
 from tests.conftest import Register
-from tests.helpers import NeverHarmful, write_config
-
-
-def echo_kind() -> SuiteKind:
-    return SuiteKind(
-        quantity="echo_rate",
-        label="echo rate",
-        metric="echo",
-        flagged="echoed",
-        judge_family="echo",
-        benchmark="echo-prompts",
-        judge="echo-judge",
-    )
+from tests.helpers import NeverHarmful, echo_kind, write_config
 
 
 class EchoJudge:

@@ -25,7 +25,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from gate.errors import InfraError
 from gate.plugins import SUITES
 from gate.publish import names
-from gate.sections import SuiteKind
 from monitor.alerts import AlertStore
 from monitor.cli import cli
 from monitor.config import MonitorConfig, ProbeSection, known_metrics
@@ -35,6 +34,7 @@ from monitor.service import Monitor
 from monitor.slack import slack_sender
 from monitor.sources import Probe
 from tests.conftest import Register
+from tests.helpers import echo_kind
 from tests.servers import Recorder
 
 
@@ -311,18 +311,6 @@ def test_an_alert_on_a_metric_never_exported_is_refused(
     assert f"alert 'typo' watches '{metric}'" in line and expected in line
 
 
-def _echo_kind() -> SuiteKind:
-    return SuiteKind(
-        quantity="echo_rate",
-        label="echo rate",
-        metric="echo",
-        flagged="echoed",
-        judge_family="echo",
-        benchmark="echo-prompts",
-        judge="echo-judge",
-    )
-
-
 @pytest.mark.parametrize(
     "metric",
     ["safety_gate_echo_rate", "safety_gate_echo_rate_upper", "safety_gate_delta_echo_rate"],
@@ -333,7 +321,7 @@ def test_an_alert_on_a_registered_suites_gauges_is_accepted(
     rule = {"name": "echo", "metric": metric, "threshold": 0.2}
     with pytest.raises(ValueError, match="which gate-monitor does not export"):
         MonitorConfig.model_validate({"alerts": [rule]})
-    registered(SUITES, "echoes", _echo_kind)
+    registered(SUITES, "echoes", echo_kind)
     assert MonitorConfig.model_validate({"alerts": [rule]}).alerts[0].metric == metric
 
 
