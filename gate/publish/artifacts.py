@@ -31,7 +31,8 @@ def write_result_files(
     """generations.jsonl, every report of a decided result, then result.json."""
     folder.mkdir(parents=True, exist_ok=True)
     write_jsonl(folder / GENERATIONS_FILE, generation_rows(roles))
-    candidate = roles[0][1] if roles else []
+    # The worst answers a report shows are the headline suite's: its judge's flags mean harm.
+    candidate = [r for r in (roles[0][1] if roles else []) if r.suite == result.primary.name]
     if result.verdict is not None:
         for name in written_formats():
             with atomic_open(folder / filename(name)) as handle:
