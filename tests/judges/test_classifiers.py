@@ -305,8 +305,8 @@ def test_gate_judge_with_a_classifier_counts_unreadable_answers_and_fails_closed
     result = CliRunner().invoke(cli, [*args, "--out", str(out)])
     assert result.exit_code == 1, result.stderr
     after = json.loads((out / "result.json").read_text())
-    options = after["judge"]["options"]  # the full identity, defaults included
-    assert after["judge"]["name"] == "wildguard" and options["model"] == plain_dir
+    options = after["suites"][0]["judge"]["options"]  # the full identity, defaults included
+    assert after["suites"][0]["judge"]["name"] == "wildguard" and options["model"] == plain_dir
     assert options["batch_size"] == 4 and options["max_new_tokens"] == 32
     generations = after["throughput"]["generations"]
     assert generations > 0 and after["throughput"]["judge_unparsed"] == generations

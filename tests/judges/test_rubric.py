@@ -99,7 +99,7 @@ def test_unparsed_output_is_counted_in_the_result(
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.stderr
     record = json.loads((tmp_path / "e" / "result.json").read_text())
-    assert record["judge"]["name"] == "rubric"
+    assert record["suites"][0]["judge"]["name"] == "rubric"
     assert record["throughput"]["judge_unparsed"] == record["throughput"]["generations"] == 12
     assert record["suites"][0]["candidate"]["pooled"]["value"] == 1.0  # fails closed
     assert "could not be read for 12 answers" in result.stderr

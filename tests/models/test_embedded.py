@@ -61,7 +61,7 @@ def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
         [again] = judge.judge([(row["prompt"], row["response"])])
         assert row["harmful"] is again.harmful
     hs = parsed.primary.candidate.pooled
-    assert hs.harmful == sum(r["harmful"] for r in rows)
+    assert hs.flagged == sum(r["harmful"] for r in rows)
     assert hs.lower <= hs.value <= hs.upper
 
     # The second load reads the converted safetensors from the cache instead of converting again.
