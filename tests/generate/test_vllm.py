@@ -62,6 +62,9 @@ def vllm_server(converted: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         "float32",
         "--max-model-len",
         "2048",
+        # Eager: torch.compile on this CPU takes about two minutes an engine, and what these tests
+        # check (answers, token counts, adapters, the endpoint contract) is the same either way.
+        "--enforce-eager",
         "--host",
         "127.0.0.1",
         "--port",
@@ -205,7 +208,7 @@ def test_the_rubric_judge_grades_through_the_vllm_server(
 
 def test_the_vllm_backend_in_process_matches_the_hf_path(tmp_path: Path, converted: Path) -> None:
     prompts = _prompts(tmp_path, 8)
-    vllm = 'backend = "vllm"\ndtype = "float32"\nmax_model_len = 2048'
+    vllm = 'backend = "vllm"\ndtype = "float32"\nmax_model_len = 2048\nenforce_eager = true'
     hf = 'backend = "hf"\ndtype = "float32"'
     outs, counted = {}, {}
     for name, options in (("vllm", vllm), ("hf", hf)):
@@ -254,6 +257,7 @@ def test_a_lora_adapter_is_served_unmerged(tmp_path: Path, converted: Path) -> N
     prompts = _prompts(tmp_path, 3)
     outs = {}
     vllm = 'backend = "vllm"\ndtype = "float32"\nmax_model_len = 2048\nmax_lora_rank = 8'
+    vllm += "\nenforce_eager = true"  # as the server: no two-minute compile per engine
     for name, options, lora_dir in (
         ("vllm", vllm, "adapter"),
         ("hf", 'backend = "hf"\ndtype = "float32"', "adapter"),
