@@ -201,9 +201,12 @@ def test_flags_come_from_the_environment(
 
 
 def test_console_script_help_is_fast_and_imports_no_torch() -> None:
+    # What --help loads is what makes it slow: the heavy libraries, and the modules that pull in
+    # numpy and the pydantic records (about 0.6 s more here when cli/ imported them at the top).
+    heavy = ["torch", "transformers", "numpy", "pydantic", "gate.records", "gate.config"]
     code = (
         "import sys, gate.cli; gate.cli.cli(['--help'], standalone_mode=False); "
-        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+        f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("False False")
+    assert out.stdout.strip().endswith("[]"), out.stdout[-300:]

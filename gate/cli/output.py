@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from gate.records.result import GateResult
-from gate.records.verdict import Decision, Verdict
+if TYPE_CHECKING:  # `gate --help` must not pay for the records' imports (numpy, pydantic models)
+    from gate.records.result import GateResult
+    from gate.records.verdict import Verdict
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,4 +60,6 @@ def present(result: GateResult) -> None:
 
 def exit_for(verdict: Verdict) -> None:
     """Exit 0 for PASS, 1 for BLOCK (an ERROR never gets here: it raised)."""
+    from gate.records.verdict import Decision
+
     click.get_current_context().exit(0 if verdict.decision is Decision.PASS else 1)
