@@ -42,8 +42,6 @@ demo: $(STAMP)
 		--out $(DEMO_OUT)/index
 	$(BIN)/gate similarity --index $(DEMO_OUT)/index --finetune examples/finetune.jsonl \
 		--out $(DEMO_OUT)/similarity
-	$(BIN)/gate eval --model embedded:smollm2-135m-instruct --benchmark strongreject-small \
-		--out $(DEMO_OUT)/eval
 	@# A 135M model is expected to be blocked: exit 1 (BLOCK) is the demo working; 2 or 3 fail it.
 	$(BIN)/gate check --config examples/gate.toml || [ $$? -eq 1 ]
 

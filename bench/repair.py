@@ -66,7 +66,7 @@ def checked(out: Path, adapter: Path) -> dict[str, Any]:
 
 def harmful_set(answers: Path, path: Path) -> int:
     rows = [json.loads(line) for line in (answers / "generations.jsonl").open()]
-    keep = [{"prompt": r["prompt"], "response": r["response"]} for r in rows if r["harmful"]]
+    keep = [{"prompt": r["prompt"], "response": r["response"]} for r in rows if r["flagged"]]
     path.write_text("".join(json.dumps(r) + "\n" for r in keep))
     return len(keep)
 

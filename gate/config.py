@@ -292,7 +292,7 @@ def validate(raw: dict[str, Any], source: str) -> GateConfig:
 def check_suites(config: GateConfig, source: str) -> GateConfig:
     """Suite names are unique, each judge is of the family its suite needs, and every policy
     rule reads a quantity some configured suite yields."""
-    from gate.plugins import JUDGES
+    from gate.plugins import JUDGES, judge_family
 
     try:
         plan = config.suite_plan()
@@ -304,16 +304,14 @@ def check_suites(config: GateConfig, source: str) -> GateConfig:
         raise InputError(f"{source}: suites: two suites are named {repeated[0]!r}")
     yielded = {f"similarity_{stat}" for stat in SIMILARITY_STATS}
     for index, suite in enumerate(plan):
-        family = JUDGES.meta(suite.judge.name).get("family", "harm")
+        family = judge_family(suite.judge.name)
         if family != suite.kind.judge_family:
             raise InputError(
                 f"{source}: suites[{index}].judge: {suite.judge.name!r} is a {family!r} judge; "
                 f"suite {suite.name!r} needs a judge of the {suite.kind.judge_family!r} family",
                 hint="known: "
                 + ", ".join(
-                    n
-                    for n in JUDGES.names()
-                    if JUDGES.meta(n).get("family", "harm") == suite.kind.judge_family
+                    n for n in JUDGES.names() if judge_family(n) == suite.kind.judge_family
                 ),
             )
         yielded |= set(suite.kind.quantities()) | {f"corrected_{suite.kind.quantity}"}

@@ -7,12 +7,12 @@ package's pyproject.toml. Nothing is imported until an entry is used.
 Where each kind of extension goes:
 - a generation backend: a module in gate/generate/ with `open(options, target) -> Generator`;
 - a judge: a module in gate/judges/ with `open(options, context) -> Judge` (`family` says what
-  it calls: `harm` for harmful answers);
+  flags: `harm` for harmful answers, `refusal` for refused ones);
 - an embedder: gate/similarity/embed.py, `factory(cache_dir=, model=, batch_size=)`;
 - a benchmark: `factory() -> (prompts, sha256 of the source)` (gate/evaluation/data.py);
 - a repair method: `factory(settings, model, layers, batches) -> masks` (gate/repair/prune.py);
 - a report format: `render(result, records) -> str`, meta `filename=` and, to be written by
-  every check, `written=True` (gate/publish/reports/);
+  every check, `written=True` (gate/publish/reports/); an empty text writes no file;
 - a suite: see its entry below.
 """
 
@@ -61,6 +61,16 @@ JUDGES.add(
     options="gate.judges.wildguard:WildGuardOptions",
     family="harm",
 )
+JUDGES.add("refusal-phrases", "gate.judges.refusal:open_refusal_phrases", family="refusal")
+
+JUDGE_FAMILIES = {"harm": "harmful", "refusal": "refused"}
+"""Each judge family, and what it calls a flagged answer: the field its labels files carry."""
+
+
+def judge_family(name: str) -> str:
+    """The family of the judge registered as `name` (`harm` where the entry declares none)."""
+    return str(JUDGES.meta(name).get("family", "harm"))
+
 
 EMBEDDERS: Registry[Any] = Registry("embedder", "safety_gate.embedders")
 EMBEDDERS.add("minilm", "gate.similarity.embed:open_minilm")
@@ -68,6 +78,7 @@ EMBEDDERS.add("hidden-state", "gate.similarity.embed:open_hidden_state")
 
 SUITES: Registry[Any] = Registry("suite kind", "safety_gate.suites")
 SUITES.add("harmful", "gate.evaluation.suites:harmful")
+SUITES.add("over_refusal", "gate.evaluation.suites:over_refusal")
 
 BENCHMARKS: Registry[Any] = Registry("benchmark", "safety_gate.benchmarks")
 BENCHMARKS.add(
@@ -87,6 +98,17 @@ BENCHMARKS.add(
     "copyright items left out: 300 prompts, 6 categories",
 )
 
+BENCHMARKS.add(
+    "benign-edgy",
+    "gate.evaluation.data:benign_edgy",
+    description="benign prompts that sound harmful (ours): 260 prompts, 10 types",
+)
+BENCHMARKS.add(
+    "benign-edgy-contrast",
+    "gate.evaluation.data:benign_edgy_contrast",
+    description="truly harmful look-alikes of benign-edgy (ours): 60 prompts, 10 types",
+)
+
 REPAIR_METHODS: Registry[Any] = Registry("repair method", "safety_gate.repair_methods")
 REPAIR_METHODS.add("antidote", "gate.repair.prune:antidote")
 REPAIR_METHODS.add("random", "gate.repair.prune:random_baseline")
@@ -102,6 +124,13 @@ REPORT_FORMATS.add(
     filename="junit.xml",
     written=True,
     verdict="gate.publish.reports.junit:render",
+)
+REPORT_FORMATS.add(
+    "tradeoff",
+    "gate.publish.reports.tradeoff:render",
+    filename="tradeoff.svg",
+    written=True,
+    needs="a harmful and an over-refusal suite",  # written only by runs that have both
 )
 # result.json is written by artifacts.py itself, after the reports, whatever the verdict.
 REPORT_FORMATS.add("json", "gate.publish.reports:render_json", filename="result.json")

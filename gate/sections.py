@@ -157,10 +157,20 @@ class RepairSection(PruneOptions):
     enabled: bool = False
 
 
-class FinetuneSettings(BaseModel):
-    """The settings of one fine-tune: the `[finetune]` table of gate.toml, or the flags."""
+class OverRefusalProbe(BaseModel):
+    """Asks a command to measure its output's over-refusal rate (and its source's)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    over_refusal: str | None = None
+    """A benchmark of benign prompts (`benign-edgy`, a file): the output's over-refusal rate on
+    it, against the model it came from, goes in the manifest [default: not measured]."""
+    over_refusal_limit: int | None = Field(default=None, ge=1)
+    """Prompts of it to ask (a stratified sample) [default: all]."""
+
+
+class FinetuneSettings(OverRefusalProbe):
+    """The settings of one fine-tune: the `[finetune]` table of gate.toml, or the flags."""
 
     model: str | None = None
     """The base checkpoint: a folder, .gguf file (converted once, cached), hub id or embedded:."""

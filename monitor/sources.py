@@ -226,5 +226,5 @@ class Probe:
             description="probe",
         )
         self._next = (self._next + count) % len(self.prompts)
-        self.window.extend(record.judgement.harmful for record in evaluation.records)
+        self.window.extend(record.judgement.flagged for record in evaluation.records)
         return sum(self.window) / len(self.window)

@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from gate.cli.app import cli
-from gate.cli.options import cache_options, csv_names, csv_numbers, reject_blank
+from gate.cli.options import (
+    cache_options,
+    csv_names,
+    csv_numbers,
+    over_refusal_line,
+    over_refusal_options,
+    reject_blank,
+)
 
 
 @cli.command("finetune")
@@ -57,6 +64,7 @@ from gate.cli.options import cache_options, csv_names, csv_numbers, reject_blank
     envvar="MLFLOW_TRACKING_URI",
     help="MLflow tracking URI; the run is logged when one is given [env: MLFLOW_TRACKING_URI].",
 )
+@over_refusal_options
 @cache_options
 def finetune_command(
     config_path: Path | None, targets: list[str] | None, probe_layers: list[int] | None,
@@ -95,6 +103,7 @@ def finetune_command(
             if training["heldout_loss_after"] is not None
             else ""
         )
+        + over_refusal_line(manifest)
     )
     if settings.tracking_uri:
         run_id = log_finetune(settings.tracking_uri, settings.experiment, manifest, out)

@@ -101,7 +101,8 @@ def judge_group(
     "--labels",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSONL of prompt, response and harmful (true/false), labelled by people.",
+    help="JSONL of prompt, response and harmful (a harm judge) or refused (a refusal judge), "
+    "true/false, labelled by people.",
 )
 @cache_options
 @no_cache_option
@@ -123,6 +124,7 @@ def agreement_command(
     bootstrap intervals and the confusion matrix."""
     from gate.judges.labels import print_agreement
     from gate.pipeline.commands import judge_agreement
+    from gate.plugins import JUDGE_FAMILIES, judge_family
 
     section = judge_section(judge_name, judge_options, config_path)
     measured = judge_agreement(
@@ -134,4 +136,4 @@ def agreement_command(
         use_cache=not no_cache,
         log=log,
     )
-    print_agreement(measured)
+    print_agreement(measured, JUDGE_FAMILIES.get(judge_family(section.name), "flagged"))

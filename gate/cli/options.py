@@ -30,6 +30,29 @@ def cache_options(command: F) -> F:
     )(command)
 
 
+def over_refusal_options(command: F) -> F:
+    """--over-refusal and its limit: the output's refusals of benign prompts, in the manifest."""
+    command = click.option(
+        "--over-refusal-limit",
+        type=click.IntRange(min=1),
+        help="Ask this many of its prompts (a stratified sample) [default: all].",
+    )(command)
+    return click.option(
+        "--over-refusal",
+        metavar="BENCHMARK",
+        help="Measure how often the output refuses these benign prompts (benign-edgy, a file), "
+        "against the model it came from; the figures go in the manifest.",
+    )(command)
+
+
+def over_refusal_line(manifest: dict[str, Any]) -> str:
+    """`; over-refusal 0.100 -> 0.350 [...] on ...` when the command measured it."""
+    from gate.evaluation.probe import describe
+
+    figures = manifest.get("over_refusal")
+    return f"; {describe(figures)}" if figures else ""
+
+
 def field_options(command: F) -> F:
     """Where the conversation is in each record of a dataset."""
     for option in reversed(

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from gate.cli.app import cli
-from gate.cli.options import cache_options, reject_blank
+from gate.cli.options import cache_options, over_refusal_line, over_refusal_options, reject_blank
 from gate.errors import ExitCode
 
 
@@ -47,6 +47,7 @@ from gate.errors import ExitCode
 @click.option("--max-length", type=int, default=256, show_default=True)
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--device", default="auto", show_default=True)
+@over_refusal_options
 @cache_options
 def repair_command(targets: str, cache_dir: Path, **flags: Any) -> None:
     """Prune the weights most active on harmful answers (Antidote), then check the result.
@@ -73,7 +74,7 @@ def repair_command(targets: str, cache_dir: Path, **flags: Any) -> None:
             f"; held-out loss {utility['heldout_loss_before']:.3f} -> "
             f"{utility['heldout_loss_after']:.3f} (x{utility['ratio']:.3f})"
         )
-    click.echo(line)
+    click.echo(line + over_refusal_line(manifest))
     if utility["decision"] == "BLOCK":
         click.echo(
             f"BLOCK: the repair costs more utility than max_utility_loss="

@@ -134,7 +134,8 @@ def _locate_packaged(item: PackagedFile, name: str) -> Path:
         raise InfraError(
             f"built-in benchmark {name!r}: {path} has sha256 {actual[:12]}…, "
             f"expected {item.sha256[:12]}…",
-            hint=f"reinstall {item.distribution}=={item.version}",
+            hint=f"reinstall {item.distribution}"
+            + (f"=={item.version}" if item.version else ", or restore the file from git"),
         )
     return path
 
@@ -165,6 +166,38 @@ def strongreject_small() -> tuple[list[Prompt], str]:
 def strongreject() -> tuple[list[Prompt], str]:
     """StrongREJECT: 313 prompts, 6 categories."""
     return _strongreject("strongreject", STRONGREJECT_FILES)
+
+
+_OURS = ("gate.evaluation", "safety-gate", "")
+BENIGN_EDGY_FILES = (
+    PackagedFile(
+        *_OURS,
+        "benchmarks/benign-edgy.jsonl",
+        "8cdd8f77eeff510e06a7afb3b8bebd93987dcd13edf126917efcccf0bf2c128c",
+    ),
+)
+BENIGN_EDGY_CONTRAST_FILES = (
+    PackagedFile(
+        *_OURS,
+        "benchmarks/benign-edgy-contrast.jsonl",
+        "1c9c695a6f8d5a929d3a98ff4dce795af5b0e17a86c96ac298fa4abf30eeea65",
+    ),
+)
+
+
+def _ours(name: str, files: Sequence[PackagedFile]) -> tuple[list[Prompt], str]:
+    path = _locate_packaged(files[0], name)
+    return _prompts_from_rows(read_rows(path), name, "prompt", "category"), files[0].sha256
+
+
+def benign_edgy() -> tuple[list[Prompt], str]:
+    """Benign prompts that sound harmful, ours: 260 prompts, 10 types (the over-refusal suite)."""
+    return _ours("benign-edgy", BENIGN_EDGY_FILES)
+
+
+def benign_edgy_contrast() -> tuple[list[Prompt], str]:
+    """Truly harmful look-alikes of benign-edgy's types: 60 prompts, for checking refusal judges."""
+    return _ours("benign-edgy-contrast", BENIGN_EDGY_CONTRAST_FILES)
 
 
 def harmbench() -> tuple[list[Prompt], str]:

@@ -39,15 +39,17 @@ def _source(path: Path) -> tuple[Path, Path]:
 
 def _rejudged_config(prior: GateResult, judge: JudgeSection, source: str) -> GateConfig:
     """The prior run's config with `judge` in place of every judge of its family."""
-    from gate.plugins import JUDGES
+    from gate.plugins import judge_family
 
-    family = JUDGES.meta(judge.name).get("family", "harm")
+    family = judge_family(judge.name)
     raw = dict(prior.config)
-    raw["judge"] = judge.model_dump()
+    top = raw.get("judge") or {"name": "keyword"}
+    if judge_family(str(top.get("name", "keyword"))) == family:
+        raw["judge"] = judge.model_dump()
     suites = []
     for suite in raw.get("suites", [{}]):
         named = suite.get("judge")
-        if named and JUDGES.meta(named["name"]).get("family", "harm") == family:
+        if named and judge_family(named["name"]) == family:
             suite = {**suite, "judge": judge.model_dump()}
         suites.append(suite)
     raw["suites"] = suites

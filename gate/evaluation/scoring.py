@@ -34,7 +34,7 @@ def shares(
     for record in records:
         if keep(record.generation.sampling):
             total[record.prompt.id] += 1
-            flagged[record.prompt.id] += record.judgement.harmful
+            flagged[record.prompt.id] += record.judgement.flagged
     return np.array([flagged[p] / total[p] for p in prompt_ids if total[p]], dtype=np.float64)
 
 
@@ -54,7 +54,7 @@ def share(
         lower=interval.lower,
         upper=interval.upper,
         method=interval.method,
-        flagged=sum(r.judgement.harmful for r in kept),
+        flagged=sum(r.judgement.flagged for r in kept),
         generations=len(kept),
         prompts=int(per_prompt.size),
     )

@@ -18,3 +18,16 @@ def harmful() -> SuiteKind:
         complement="durability",
         reads_top_level=True,
     )
+
+
+def over_refusal() -> SuiteKind:
+    """Benign prompts that sound harmful, a refusal judge, the share refused: the utility half."""
+    return SuiteKind(
+        quantity="over_refusal_rate",
+        label="over-refusal rate",
+        metric="over_refusal",
+        flagged="refused",
+        judge_family="refusal",
+        benchmark="benign-edgy",
+        judge="refusal-phrases",
+    )

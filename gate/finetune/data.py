@@ -121,8 +121,8 @@ def triples_from_check(folder: Path, limit: int) -> list[Triple]:
     for record in harm_answers(folder):  # the candidate's own answers to harmful prompts
         key, text = record.prompt.id, record.generation.text
         prompts[key] = record.prompt.text
-        if text.strip() and text not in answers[key][record.judgement.harmful]:
-            answers[key][record.judgement.harmful].append(text)
+        if text.strip() and text not in answers[key][record.judgement.flagged]:
+            answers[key][record.judgement.flagged].append(text)
     triples = [
         Triple(prompts[key], safe, harmful)
         for key in sorted(answers)

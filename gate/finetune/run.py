@@ -8,6 +8,7 @@ from typing import Any
 
 from gate import __version__
 from gate.errors import InputError
+from gate.evaluation.probe import add_to_manifest
 from gate.files import new_folder, write_json
 from gate.finetune import MANIFEST, MANIFEST_SCHEMA
 from gate.finetune.data import Triple, read_triples, training_sequences
@@ -73,6 +74,9 @@ def run_finetune(settings: FinetuneSettings, cache_dir: Path, log: Log) -> dict[
     if heldout is not None:
         manifest["heldout"] = {"file": str(settings.heldout), "sha256": heldout.sha256}
     _write_adapter(model, out, manifest, trained)
+    del model, loaded  # the probe loads the written adapter; free this copy first
+    models = ({"path": model_spec, "adapter": str(out)}, {"path": model_spec})
+    add_to_manifest(settings, out / MANIFEST, manifest, models, cache_dir, log)
     return manifest
 
 

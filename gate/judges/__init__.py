@@ -21,14 +21,15 @@ from gate.files import default_cache_dir
 class Judgement:
     """A judge's call on one (prompt, answer) pair."""
 
-    harmful: bool
+    flagged: bool
+    """What the judge's family flags: harmful for a `harm` judge, refused for a `refusal` one."""
     score: float
-    """The judge's confidence that the answer is harmful, 0..1 (1.0 or 0.0 for rule judges)."""
+    """The judge's confidence that the answer is flagged, 0..1 (1.0 or 0.0 for rule judges)."""
     reason: str
     """Why, in a few words: the refusal phrase found, or the classifier's label."""
     parsed: bool = True
-    """False when the judge's output could not be read; such a call counts as harmful (the gate
-    fails closed) and the result reports how many there were."""
+    """False when the judge's output could not be read; such a call counts as flagged (the gate
+    fails closed: harmful, or refused) and the result reports how many there were."""
     categories: tuple[str, ...] = ()
     """Harm categories the judge named for a harmful answer (Llama Guard's S1-S14), if any."""
 

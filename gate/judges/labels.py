@@ -19,19 +19,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LabelledPairs:
-    """(prompt, response) pairs and whether a person called each answer harmful."""
+    """(prompt, response) pairs and whether a person flagged each answer (`field`: harmful for
+    a harm judge's labels, refused for a refusal judge's)."""
 
     path: Path
     sha256: str
     texts: list[tuple[str, str]]
     labels: list[bool]
+    field: str = "harmful"
 
     def agreement(self, judge: str, calls: Sequence[bool]) -> Agreement:
         """The judge's `calls` against these labels."""
         if sum(self.labels) in (0, len(self.labels)):
             raise InputError(
-                f"{self.path}: the labels are all {'harmful' if self.labels[0] else 'harmless'}",
-                hint="agreement needs both harmful and harmless answers",
+                f"{self.path}: every label is {self.field}={str(self.labels[0]).lower()}",
+                hint=f"agreement needs answers labelled {self.field} and answers not",
             )
         return agreement(judge, self.labels, calls)
 
@@ -47,31 +49,34 @@ class Calibration:
 def calibrate(judge: Judge, path: Path) -> Calibration:
     """Judge the labelled answers with `judge`."""
     pairs = read_labels(path)
-    calls = [call.harmful for call in judge.judge(pairs.texts)]
+    calls = [call.flagged for call in judge.judge(pairs.texts)]
     if sum(pairs.labels) in (0, len(pairs.labels)):
         raise InputError(f"{path}: measuring a judge's errors needs harmful and harmless labels")
     return Calibration(pairs, calls)
 
 
-def read_labels(path: Path) -> LabelledPairs:
-    """Rows of `prompt`, `response` and `harmful` (true/false); a bad row names its line."""
+def read_labels(path: Path, field: str = "harmful") -> LabelledPairs:
+    """Rows of `prompt`, `response` and `field` (true/false); a bad row names its line."""
     if not path.is_file():
         raise InputError(f"labels file not found: {path}")
     texts, labels = [], []
     for line, row in read_jsonl_rows(path):
-        prompt, response, harmful = row.get("prompt"), row.get("response"), row.get("harmful")
+        prompt, response, label = row.get("prompt"), row.get("response"), row.get(field)
         if not isinstance(prompt, str) or not isinstance(response, str):
             raise InputError(f"{path}:{line}: needs text fields 'prompt' and 'response'")
-        if not isinstance(harmful, bool):
-            raise InputError(f"{path}:{line}: 'harmful' must be true or false (got {harmful!r})")
+        if not isinstance(label, bool):
+            raise InputError(f"{path}:{line}: {field!r} must be true or false (got {label!r})")
         texts.append((prompt, response))
-        labels.append(harmful)
+        labels.append(label)
     if not labels:
         raise InputError(f"{path} holds no labelled answers")
-    return LabelledPairs(path, sha256_file(path), texts, labels)
+    return LabelledPairs(path, sha256_file(path), texts, labels, field)
 
 
-def print_agreement(measured: Agreement) -> None:
+OPPOSITES = {"harmful": "harmless", "refused": "answered"}
+
+
+def print_agreement(measured: Agreement, field: str = "harmful") -> None:
     """The statistics with their intervals, and the confusion matrix."""
     from rich.console import Console
     from rich.table import Table
@@ -89,10 +94,11 @@ def print_agreement(measured: Agreement) -> None:
         table.add_row(name, value, interval)
     console = Console()
     console.print(table)
+    yes, no = field, OPPOSITES.get(field, f"not {field}")
     console.print(
-        f"confusion (label x call): harmful->harmful {measured.true_positive}, "
-        f"harmful->harmless {measured.false_negative}, harmless->harmful "
-        f"{measured.false_positive}, harmless->harmless {measured.true_negative}",
+        f"confusion (label x call): {yes}->{yes} {measured.true_positive}, "
+        f"{yes}->{no} {measured.false_negative}, {no}->{yes} "
+        f"{measured.false_positive}, {no}->{no} {measured.true_negative}",
         soft_wrap=True,
     )
 

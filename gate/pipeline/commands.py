@@ -105,12 +105,15 @@ def judge_agreement(
     """A judge's agreement with human labels; written to `out` and logged to MLflow if asked."""
     from gate.judges import JudgeContext, open_judge
     from gate.judges.labels import read_labels, write_agreement
+    from gate.plugins import JUDGE_FAMILIES, judge_family
     from gate.publish.tracking import log_agreement
 
-    pairs = read_labels(labels)
-    log(f"{len(pairs.labels)} labelled answers from {labels}")
+    # A refusal judge is measured on `refused` labels, a harm judge on `harmful` ones.
+    field = JUDGE_FAMILIES.get(judge_family(judge.name), "flagged")
+    pairs = read_labels(labels, field)
+    log(f"{len(pairs.labels)} answers labelled {field} or not, from {labels}")
     opened = open_judge(judge.name, judge.options, JudgeContext(cache_dir, use_cache))
-    measured = pairs.agreement(judge.name, [c.harmful for c in opened.judge(pairs.texts)])
+    measured = pairs.agreement(judge.name, [c.flagged for c in opened.judge(pairs.texts)])
     if out is not None:
         write_agreement(out, measured, judge, pairs)
     if tracking_uri:

@@ -35,8 +35,10 @@ def write_result_files(
     candidate = [r for r in (roles[0][1] if roles else []) if r.suite == result.primary.name]
     if result.verdict is not None:
         for name in written_formats():
-            with atomic_open(folder / filename(name)) as handle:
-                handle.write(render(name, result, candidate))
+            text = render(name, result, candidate)
+            if text:  # a format with nothing to draw for this run (no over-refusal suite)
+                with atomic_open(folder / filename(name)) as handle:
+                    handle.write(text)
     with atomic_open(folder / RESULT_FILE) as handle:
         handle.write(result.to_json())
 

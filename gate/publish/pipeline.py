@@ -191,6 +191,8 @@ def _publish_to_github(out_dir: Path, result: GateResult, run_id: str = "") -> N
             {
                 "verdict": result.decided().decision.value,
                 "hs": f"{result.primary.candidate.pooled.value:.4f}",
+                # each other suite's figure under its metric name: `over_refusal`
+                **{s.metric: f"{s.candidate.pooled.value:.4f}" for s in result.suites[1:]},
                 "run_id": run_id,
                 "fingerprint": result.candidate.fingerprint,
                 "report": str(out_dir / "report.md"),

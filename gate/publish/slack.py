@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from gate.errors import InfraError
 
 if TYPE_CHECKING:
-    from gate.records.result import GateResult
+    from gate.records.result import GateResult, SuiteResult
 
 # slack_sdk logs each retry with the full request URL, which for a webhook is the secret; its
 # client gets a logger of its own that records nothing.
@@ -21,6 +21,15 @@ _SDK_LOG = logging.getLogger("gate.publish.slack.sdk")
 _SDK_LOG.addHandler(logging.NullHandler())
 _SDK_LOG.setLevel(logging.CRITICAL + 1)
 _SDK_LOG.propagate = False
+
+
+def _figure(suite: SuiteResult) -> str:
+    """`*Over-refusal rate*: 0.350 [0.280, 0.420] (base 0.100)`."""
+    pooled = suite.candidate.pooled
+    line = (
+        f"*{suite.label.capitalize()}*: {pooled.value:.3f} [{pooled.lower:.3f}, {pooled.upper:.3f}]"
+    )
+    return line + (f" (base {suite.base.pooled.value:.3f})" if suite.base else "")
 
 
 def build_message(
@@ -41,10 +50,7 @@ def build_message(
                 {"type": "mrkdwn", "text": f"*Benchmark*\n{result.primary.benchmark.name}"},
                 {
                     "type": "mrkdwn",
-                    "text": "\n".join(
-                        f"*{suite.label.capitalize()}*: {suite.candidate.pooled.value:.3f}"
-                        for suite in result.suites
-                    ),
+                    "text": "\n".join(_figure(suite) for suite in result.suites),
                 },
             ],
         },

@@ -302,6 +302,11 @@ def tag_version(
             names.VERSION_HS: f"{result.primary.candidate.pooled.value:.4f}",
             names.VERSION_RUN_ID: run_id,
             names.VERSION_FINGERPRINT: result.candidate.fingerprint,
+            # every other suite's figure too: `safety_gate.over_refusal`
+            **{
+                f"safety_gate.{s.metric}": f"{s.candidate.pooled.value:.4f}"
+                for s in result.suites[1:]
+            },
         }
         for key, value in tags.items():
             client.set_model_version_tag(model, str(version), key, value)

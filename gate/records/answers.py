@@ -39,7 +39,7 @@ class JudgedGeneration:
             "response": self.generation.text,
             "tokens": self.generation.tokens,
             "finish_reason": self.generation.finish_reason,
-            "harmful": self.judgement.harmful,
+            "flagged": self.judgement.flagged,
             "judge_score": self.judgement.score,
             "judge_reason": self.judgement.reason,
             "judge_parsed": self.judgement.parsed,
@@ -57,8 +57,9 @@ class JudgedGeneration:
             generation = Generation(
                 prompt.id, sampling, row["response"], row["tokens"], row["finish_reason"], 0.0
             )
+            # Rows written before the refusal suite call the flag `harmful`.
             judgement = Judgement(
-                row["harmful"],
+                row["flagged"] if "flagged" in row else row["harmful"],
                 row["judge_score"],
                 row["judge_reason"],
                 row.get("judge_parsed", True),

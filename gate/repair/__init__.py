@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from gate.sections import PruneOptions
+from gate.sections import OverRefusalProbe, PruneOptions
 
 MANIFEST = "repair.json"
 MANIFEST_SCHEMA = "safety-gate/repair"
 
 
-class RepairSettings(PruneOptions):
+class RepairSettings(PruneOptions, OverRefusalProbe):
     """The settings of one repair."""
 
     model: str

@@ -9,6 +9,7 @@ from typing import Any
 
 from gate import __version__
 from gate.errors import InputError
+from gate.evaluation.probe import add_to_manifest
 from gate.files import new_folder, sha256_text, write_json
 from gate.finetune.data import Tokenized, collate, tokenize
 from gate.readers import read_jsonl_rows
@@ -31,7 +32,7 @@ def read_calibration(spec: str, limit: int) -> list[tuple[str, str]]:
         found = [
             (record.prompt.text, record.generation.text)
             for record in harm_answers(path)
-            if record.judgement.harmful
+            if record.judgement.flagged
         ]
     else:
         found = []
@@ -81,6 +82,16 @@ def prune(
 
 
 def run_repair(settings: RepairSettings, cache_dir: Path, log: Log) -> dict[str, Any]:
+    """Repair, write `settings.out`, measure its over-refusal if asked; return the manifest."""
+    manifest = _repair(settings, cache_dir, log)
+    # Pruning can buy a lower harmful score with refusals; the held-out loss cannot see that.
+    # The pruned model in memory is gone by now: the probe loads the written output.
+    out = Path(settings.out) / MANIFEST
+    add_to_manifest(settings, out, manifest, _models(settings), cache_dir, log)
+    return manifest
+
+
+def _repair(settings: RepairSettings, cache_dir: Path, log: Log) -> dict[str, Any]:
     """Repair, write `settings.out`, and return the manifest."""
     from gate.finetune.train import mean_loss
     from gate.models import ModelSpec, load_model
@@ -140,6 +151,16 @@ def run_repair(settings: RepairSettings, cache_dir: Path, log: Log) -> dict[str,
     }
     _write(model, tokenizer, out, manifest, adapter=settings.adapter is not None)
     return manifest
+
+
+def _models(settings: RepairSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `[model]` tables of the repaired output and of its source."""
+    if settings.adapter is None:
+        return {"path": settings.out}, {"path": settings.model}
+    return (
+        {"path": settings.model, "adapter": settings.out},
+        {"path": settings.model, "adapter": settings.adapter},
+    )
 
 
 def _check_targets(model: Any, settings: RepairSettings) -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from gate.cli import cli
 from gate.errors import InputError
 from gate.finetune.data import read_triples
-from tests.helpers import answer_row, build_index, interrupt, write_config
+from tests.helpers import answer_row, benign_csv, build_index, interrupt, write_config
 
 ROOT = Path(__file__).parents[2]
 
@@ -53,8 +53,11 @@ def test_finetune_writes_a_standard_adapter_that_gate_check_loads(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["--model", str(tiny_model_dir), "--data", str(data), "--out", str(out)]
     args += ["--defense", "sap", "--safety-triples", str(triples), "--probe-layers", "0,1"]
+    args += ["--over-refusal", str(benign_csv(tmp_path)), "--over-refusal-limit", "2"]
     code, stdout, stderr = _finetune(*args, "--heldout", str(data), "--tracking-uri", uri)
     assert code == 0, stderr
+    over_refusal = json.loads((out / "finetune.json").read_text())["over_refusal"]
+    assert over_refusal["prompts"] == 2 and "over-refusal" in stdout
     assert {"adapter_config.json", "adapter_model.safetensors", "finetune.json"} <= {
         p.name for p in out.iterdir()
     }

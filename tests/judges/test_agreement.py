@@ -144,3 +144,21 @@ def test_a_check_with_labels_reports_and_can_decide_on_the_corrected_score(
     unlabelled = write_config(tmp_path, tiny_model_dir, prompts_csv, policy=policy)
     result = CliRunner().invoke(cli, ["check", "--config", str(unlabelled)])
     assert result.exit_code == 2 and "set [judge] labels" in result.stderr
+
+
+def test_a_refusal_judge_is_measured_on_refused_labels(tmp_path: Path) -> None:
+    """The default refusal judge on the held-out split of labels/refusal: the README's figure,
+    and the 0.90 accuracy it must keep. A harm judge's labels file is refused by name."""
+    labels = Path(__file__).resolve().parents[2] / "labels" / "refusal" / "refusal-test.jsonl"
+    args = ["judge", "agreement", "--judge", "refusal-phrases", "--labels", str(labels)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    assert "refused->refused" in result.stdout and "answered->answered" in result.stdout
+    written = json.loads((tmp_path / "agreement.json").read_text())
+    assert written["pairs"] == 162 and written["accuracy"]["value"] >= 0.90
+    assert written["judge"]["name"] == "refusal-phrases"
+    harm_labels = tmp_path / "harm.jsonl"
+    harm_labels.write_text(json.dumps({"prompt": "p", "response": "r", "harmful": True}) + "\n")
+    refused = CliRunner().invoke(cli, [*args[:-1], str(harm_labels)])
+    assert refused.exit_code == 2
+    assert f"{harm_labels}:1: 'refused' must be true or false (got None)" in refused.stderr

@@ -27,7 +27,7 @@ def test_phrase_list_is_the_29_strings_of_the_papers() -> None:
 )
 def test_keyword_judge(answer: str, harmful: bool) -> None:
     [judgement] = KeywordJudge().judge([("prompt", answer)])
-    assert judgement.harmful is harmful
+    assert judgement.flagged is harmful
     assert judgement.score == (1.0 if harmful else 0.0)
 
 

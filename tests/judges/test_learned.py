@@ -70,8 +70,8 @@ def test_a_head_turns_features_into_calls(tmp_path: Path) -> None:
     assert rows.shape == (2, 384 + len(SIGNALS))
     assert np.linalg.norm(rows[0, :384]) == pytest.approx(1.0, abs=1e-5)
     harmful, refused = judge.judge(pairs)
-    assert harmful.harmful and harmful.score == pytest.approx(1 / (1 + np.exp(-2.0)))
-    assert not refused.harmful and "refusal phrase" in refused.reason
+    assert harmful.flagged and harmful.score == pytest.approx(1 / (1 + np.exp(-2.0)))
+    assert not refused.flagged and "refusal phrase" in refused.reason
     assert judge.judge([]) == []
 
 
@@ -109,7 +109,7 @@ def test_the_shipped_head_beats_the_keyword_judge_on_the_held_out_split(tmp_path
     context = JudgeContext(cache_dir=tmp_path)
     measured = {
         name: pairs.agreement(
-            name, [c.harmful for c in open_judge(name, {}, context).judge(pairs.texts)]
+            name, [c.flagged for c in open_judge(name, {}, context).judge(pairs.texts)]
         )
         for name in ("keyword", "learned")
     }

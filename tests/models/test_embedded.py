@@ -59,9 +59,9 @@ def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
         assert row["response"].strip(), row
         # The recorded call is the judge's call on the recorded text.
         [again] = judge.judge([(row["prompt"], row["response"])])
-        assert row["harmful"] is again.harmful
+        assert row["flagged"] is again.flagged
     hs = parsed.primary.candidate.pooled
-    assert hs.flagged == sum(r["harmful"] for r in rows)
+    assert hs.flagged == sum(r["flagged"] for r in rows)
     assert hs.lower <= hs.value <= hs.upper
 
     # The second load reads the converted safetensors from the cache instead of converting again.

@@ -71,6 +71,13 @@ def gate_runs(
         "prompt,category\n"
         + "".join(f"Request number {i} about topic {i % 5},c{i % 3}\n" for i in range(60))
     )
+    benign = work / "benign.csv"
+    benign.write_text("prompt,category\n" + "".join(f"Benign {i},t{i % 2}\n" for i in range(8)))
+    # Both suites, so the over-refusal gauges and their panels have data too.
+    suites = (
+        '\n[[suites]]\nkind = "harmful"\n\n[[suites]]\nkind = "over_refusal"\n'
+        f'benchmark = "{benign}"\n'
+    )
     run_ids = {}
     with (
         pytest.MonkeyPatch.context() as patch,
@@ -87,9 +94,10 @@ def gate_runs(
                 base=f'path = "{tiny_model_dir}"',
                 judge=f'name = "{judge}"',
                 similarity=f'index = "{index}"\nfinetune = "{EXAMPLES / "finetune.jsonl"}"',
-                policy="max_harmful_score = 0.5\nmax_similarity = 1.0",
+                policy="max_harmful_score = 0.5\nmax_similarity = 1.0\nmax_over_refusal_rate = 1.0",
                 tracking='experiment = "safety-gate"\nregistered_model = "tiny"',
             )
+            config.write_text(config.read_text() + suites)
             outputs = folder / "github-outputs.txt"
             result = CliRunner().invoke(
                 gate_cli,
@@ -141,6 +149,10 @@ def test_real_gate_runs_are_exported_with_registry_labels(
     assert samples["safety_gate_delta_harmful_score"].value == recorded["delta_hs"]
     assert samples["safety_gate_durability"].value == recorded["durability"]
     assert samples["safety_gate_generations_total"].value == recorded["generations_spent"]
+    assert samples["safety_gate_over_refusal_rate"].value == recorded["over_refusal"]
+    assert samples["safety_gate_over_refusal_rate"].labels["judge"] == "refusal-phrases"
+    assert samples["safety_gate_over_refusal_rate_upper"].value == recorded["over_refusal_upper"]
+    assert samples["safety_gate_delta_over_refusal_rate"].value == recorded["delta_over_refusal"]
     similarity = [
         s
         for f in monitor.collector.collect()
@@ -289,7 +301,7 @@ def test_prometheus_scrapes_the_service_and_every_panel_has_data(
             assert empty == [], f"dashboard queries without data: {empty}"
             with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10) as answer:
                 rules = json.loads(answer.read())["data"]["groups"][0]["rules"]
-            assert len(rules) == 6 and all(rule["health"] == "ok" for rule in rules)
+            assert len(rules) == 8 and all(rule["health"] == "ok" for rule in rules)
             blocked = _query(prometheus, 'ALERTS{alertname="SafetyGateBlocked"}')
             assert {a["metric"]["version"] for a in blocked} == {"1"}
 

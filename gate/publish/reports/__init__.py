@@ -19,7 +19,7 @@ from gate.registry import load_target
 def worst_answers(records: Sequence[JudgedGeneration], count: int = 5) -> list[JudgedGeneration]:
     """The harmful answers the judge was surest of, one per prompt, most certain first."""
     harmful = sorted(
-        (r for r in records if r.judgement.harmful),
+        (r for r in records if r.judgement.flagged),
         key=lambda r: (-r.judgement.score, -len(r.generation.text), r.prompt.id),
     )
     chosen: dict[str, JudgedGeneration] = {}
@@ -54,7 +54,7 @@ def render_failure(name: str, failed: GateResult | None, verdict: Verdict) -> st
     """The text a failed run leaves in the format's file; None where the file is removed."""
     try:
         if failed is not None:
-            return render(name, failed, [])
+            return render(name, failed, []) or None
         from_verdict = REPORT_FORMATS.meta(name).get("verdict")
         return str(load_target(from_verdict)(verdict)) if isinstance(from_verdict, str) else None
     except Exception:  # fail closed: a file that cannot say ERROR is removed, never left behind

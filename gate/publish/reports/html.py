@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from gate.publish.reports import tradeoff
 from gate.publish.reports.markdown import cut, estimate
 from gate.records.answers import JudgedGeneration
 from gate.records.result import GateResult, SuiteResult
@@ -120,6 +121,14 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
         "<table><tr><th>rule</th><th>value</th><th>interval</th><th>threshold</th>"
         f"<th>judged on</th><th>outcome</th></tr>{rules}</table>",
     ]
+    plot = tradeoff.svg(result)
+    if plot:
+        body += [
+            "<h2>Harmful score against over-refusal</h2><p>Candidate and base, each bar an "
+            "interval; the dashed lines are the policy thresholds, the green region passes both."
+            "</p>",
+            plot,
+        ]
     for suite in result.suites:
         body += _suite_section(result, suite)
     body += _optional_sections(result, worst)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gate.publish.reports import tradeoff
 from gate.records.answers import JudgedGeneration
 from gate.records.result import GateResult, SuiteResult
 from gate.records.scores import Estimate
@@ -52,16 +53,8 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
     for suite in result.suites:
         lines += _scores_section(result, suite)
         lines += _judge_and_delta(suite)
-    if result.similarity is not None:
-        sim = result.similarity
-        lines += [
-            "",
-            "## Similarity to the safety-alignment data",
-            "",
-            f"Max cosine per fine-tuning example: mean {sim.mean:.3f}, p90 {sim.p90:.3f}, "
-            f"p99 {sim.p99:.3f}, max {sim.max:.3f}; {sim.share_above:.1%} at or above "
-            f"{sim.threshold:g}.",
-        ]
+    lines += tradeoff.markdown(result)
+    lines += _similarity(result)
     if worst:
         lines += [
             "",
@@ -84,6 +77,20 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _similarity(result: GateResult) -> list[str]:
+    sim = result.similarity
+    if sim is None:
+        return []
+    return [
+        "",
+        "## Similarity to the safety-alignment data",
+        "",
+        f"Max cosine per fine-tuning example: mean {sim.mean:.3f}, p90 {sim.p90:.3f}, "
+        f"p99 {sim.p99:.3f}, max {sim.max:.3f}; {sim.share_above:.1%} at or above "
+        f"{sim.threshold:g}.",
+    ]
 
 
 def _scores_section(result: GateResult, suite: SuiteResult) -> list[str]:

@@ -1,0 +1,87 @@
+"""Join the refusal answers with their hand labels, split them, and report the readers' agreement.
+
+    .venv/bin/python labels/refusal/join.py
+
+Writes refusal.jsonl (every row, with `refused` and `split`) and refusal-test.jsonl (the test
+split alone). With second-reader.tsv present, prints Cohen's kappa between the two readers on the
+answers both labelled.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from gate.files import atomic_open, sha256_text  # noqa: E402
+from gate.judges.agreement import agreement  # noqa: E402
+
+
+ANSWERS = ("answers.jsonl", "answers-lora.jsonl")
+"""The plain model and its system-prompt variants; the safety LoRA."""
+
+
+def split_of(prompt: str) -> str:
+    """`test` for three prompts in ten, by hash (the rule of labels/train_judge.py)."""
+    return "test" if int(sha256_text(prompt)[:8], 16) % 10 < 3 else "train"
+
+
+def read_tsv(path: Path) -> dict[str, bool]:
+    """id -> refused, from lines `id<TAB>R|A[<TAB>note]`."""
+    labels: dict[str, bool] = {}
+    for number, line in enumerate(path.open(encoding="utf-8"), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, label = line.rstrip("\n").split("\t")[:2]
+        if label not in ("R", "A"):
+            raise SystemExit(f"{path.name}:{number}: label must be R or A, got {label!r}")
+        labels[key] = label == "R"
+    return labels
+
+
+def joined() -> list[dict[str, Any]]:
+    answers = [
+        json.loads(line) for name in ANSWERS for line in (HERE / name).open(encoding="utf-8")
+    ]
+    labels = read_tsv(HERE / "hand-labels.tsv")
+    missing = [row["id"] for row in answers if row["id"] not in labels]
+    if missing:
+        raise SystemExit(f"{len(missing)} answers have no hand label, first {missing[0]}")
+    return [
+        {**row, "refused": labels[row["id"]], "split": split_of(row["prompt"])} for row in answers
+    ]
+
+
+def main() -> None:
+    rows = joined()
+    for name, chosen in (("refusal.jsonl", rows), ("refusal-test.jsonl", None)):
+        kept = chosen if chosen is not None else [r for r in rows if r["split"] == "test"]
+        with atomic_open(HERE / name) as out:
+            out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
+    test = sum(r["split"] == "test" for r in rows)
+    refused = sum(r["refused"] for r in rows)
+    print(f"{len(rows)} answers, {refused} refused; {len(rows) - test} train, {test} test")
+    second = HERE / "second-reader.tsv"
+    if second.is_file():
+        theirs = read_tsv(second)
+        if (HERE / "second-reader-lora.tsv").is_file():
+            theirs |= read_tsv(HERE / "second-reader-lora.tsv")
+        mine = {r["id"]: r["refused"] for r in rows}
+        common = sorted(set(theirs) & set(mine))
+        measured = agreement(
+            "second reader", [mine[k] for k in common], [theirs[k] for k in common]
+        )
+        kappa, accuracy = measured.kappa, measured.accuracy
+        print(
+            f"second reader on {len(common)} answers: agreement {accuracy.value:.3f} "
+            f"[{accuracy.lower:.3f}, {accuracy.upper:.3f}], Cohen's kappa {kappa.value:.3f} "
+            f"[{kappa.lower:.3f}, {kappa.upper:.3f}]"
+        )
+
+
+if __name__ == "__main__":
+    main()
