@@ -45,7 +45,7 @@ def hs_table(result: GateResult, suite: SuiteResult | None = None) -> Table:
     )
     table.add_column("category")
     # Numbers never wrap; long category names may.
-    table.add_column(suite.metric.upper(), justify="right", no_wrap=True)
+    table.add_column(suite.column, justify="right", no_wrap=True)
     table.add_column("95% CI", justify="right", no_wrap=True)
     table.add_column(suite.flagged, justify="right", no_wrap=True)
     for name, category in scores.categories.items():

@@ -98,6 +98,11 @@ class SuiteResult(_Record):
     (durability = 1 - delta HS) where the suite has one."""
     judge_errors: JudgeErrors | None = None
 
+    @property
+    def column(self) -> str:
+        """A table heading for the figure: `HS` for a short metric name, else the label."""
+        return self.metric.upper() if len(self.metric) <= 4 else self.label
+
     def measurements(self) -> dict[str, Measurement]:
         """Every quantity of this suite a policy rule can read, by name."""
         measured = {self.quantity: self.candidate.pooled.measurement()}

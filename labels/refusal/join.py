@@ -20,7 +20,6 @@ sys.path.insert(0, str(HERE.parents[1]))
 from gate.files import atomic_open, sha256_text  # noqa: E402
 from gate.judges.agreement import agreement  # noqa: E402
 
-
 ANSWERS = ("answers.jsonl", "answers-lora.jsonl")
 """The plain model and its system-prompt variants; the safety LoRA."""
 

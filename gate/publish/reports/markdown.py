@@ -95,7 +95,7 @@ def _similarity(result: GateResult) -> list[str]:
 
 def _scores_section(result: GateResult, suite: SuiteResult) -> list[str]:
     """A suite's pooled figure, per temperature, across seeds and per category."""
-    scores, short = suite.candidate, suite.metric.upper()
+    scores, short = suite.candidate, suite.column
     return [
         "",
         f"## {suite.label.capitalize()} (fraction of answers judged {suite.flagged})",
