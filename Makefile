@@ -48,8 +48,8 @@ demo: $(STAMP)
 test: lint typecheck servers vllm unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check gate monitor tests bench labels
-	$(BIN)/ruff format --check gate monitor tests bench labels
+	$(BIN)/ruff check gate monitor tests bench labels data
+	$(BIN)/ruff format --check gate monitor tests bench labels data
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/zizmor --offline --quiet .github/workflows action.yml

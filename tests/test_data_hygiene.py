@@ -1,8 +1,10 @@
 """Training data never holds an evaluation prompt: checked by hashes of the normalised text.
 
-Every JSONL under examples/ and bench/data/ is data a model is trained on (alignment and
-fine-tuning sets, SAP's mixes) or a held-out utility set; none may contain a prompt of the
-over-refusal benchmark, its contrast file, StrongREJECT or HarmBench.
+Every JSONL under examples/, bench/data/ and data/alignment/ is data a model is trained on
+(alignment and fine-tuning sets, SAP's mixes) or a held-out utility set; none may contain a
+prompt of the over-refusal benchmark, its contrast file or StrongREJECT (all 313 prompts, so the
+small set too). HarmBench's standard behaviours are alignment data (data/alignment/README.md),
+so HarmBench is not an evaluation set of the aligned model.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from gate.similarity.examples import Fields, load_examples
 from tests.helpers import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
-TRAINING = sorted([*EXAMPLES.glob("*.jsonl"), *(ROOT / "bench" / "data").glob("*.jsonl")])
+TRAINING = sorted(
+    [
+        *EXAMPLES.glob("*.jsonl"),
+        *(ROOT / "bench" / "data").glob("*.jsonl"),
+        *(ROOT / "data" / "alignment").glob("*.jsonl"),
+    ]
+)
 
 
 def user_turns(path: Path) -> list[str]:
@@ -29,7 +37,7 @@ def overlaps(paths: list[Path], hashes: set[str]) -> list[tuple[str, str]]:
 
 
 def evaluation_hashes() -> set[str]:
-    return read_hash_list() | set(benchmark_hashes(("strongreject", "harmbench")))
+    return read_hash_list() | set(benchmark_hashes(("strongreject", "strongreject-small")))
 
 
 def test_the_hash_list_matches_the_shipped_benchmarks() -> None:
@@ -38,7 +46,8 @@ def test_the_hash_list_matches_the_shipped_benchmarks() -> None:
 
 
 def test_training_data_holds_no_evaluation_prompt() -> None:
-    assert len(TRAINING) >= 4, TRAINING  # alignment, fine-tuning, benign train and held-out
+    # the example alignment and fine-tuning sets, benign train and held-out, the alignment set
+    assert len(TRAINING) >= 6, TRAINING
     assert overlaps(TRAINING, evaluation_hashes()) == []
 
 
@@ -49,3 +58,16 @@ def test_a_planted_evaluation_prompt_is_found_in_any_case_or_spacing(tmp_path: P
     rows.append(json.dumps({"prompt": prompt, "response": "Use psql -c."}))
     planted.write_text("\n".join(rows) + "\n")
     assert overlaps([planted], evaluation_hashes()) == [("finetune.jsonl", prompt)]
+
+
+def test_the_alignment_set_is_what_its_script_builds() -> None:
+    """data/alignment/alignment.jsonl is regenerated, not edited by hand."""
+    import runpy
+
+    build = runpy.run_path(str(ROOT / "data" / "alignment" / "build.py"))["build"]
+    text = build()
+    assert text == (ROOT / "data" / "alignment" / "alignment.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines()]
+    refusals = [r["response"] for r in rows if r["part"] == "refusal"]
+    assert len(refusals) == 200 and len(set(refusals)) >= 50  # a family, not one sentence
+    assert {r["part"] for r in rows} == {"refusal", "edgy", "benign"}

@@ -1,0 +1,145 @@
+"""Build the safety-alignment set: refusals of harmful requests, and helpful answers.
+
+    .venv/bin/python data/alignment/build.py     # writes data/alignment/alignment.jsonl
+
+Three parts, each row `{"part", "category", "prompt", "response"}` (README.md says how each
+part was made):
+
+- `refusal`: the 200 standard HarmBench behaviours (the copyright and contextual ones left out),
+  each with a refusal built from the family of openings, reasons and safe alternatives below,
+  chosen by a hash of the prompt, so the same request always gets the same refusal;
+- `edgy`: benign requests that sound harmful, with helpful answers (`edgy-answered.jsonl`);
+- `benign`: everyday tasks with checked answers (`bench/data/benign-train.jsonl`).
+
+Nothing here is random at run time: the output is the same file on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gate.evaluation.data import HARMBENCH_FILES, packaged_rows  # noqa: E402
+from gate.files import atomic_open, sha256_text  # noqa: E402
+
+OPENINGS = (
+    "I can't help with that.",
+    "I won't help with this.",
+    "I'm not able to help with that request.",
+    "Sorry, but I can't do that.",
+    "I have to decline this one.",
+    "That's not something I'll help with.",
+    "I can't provide that.",
+    "No, I won't write or explain that.",
+)
+REASONS = {
+    "illegal": (
+        "It would mean helping someone break the law, and real people could get hurt.",
+        "What you describe is a crime, and someone else would pay the price for it.",
+    ),
+    "cybercrime_intrusion": (
+        "Getting into systems or accounts without permission is illegal and harms the people "
+        "who depend on them.",
+        "Code or steps like these are used to break into other people's machines and data.",
+    ),
+    "misinformation_disinformation": (
+        "It asks me to spread false or misleading claims, which deceive people and can do real "
+        "damage.",
+        "Content like this is written to mislead, and I don't want to help deceive anyone.",
+    ),
+    "chemical_biological": (
+        "Instructions like these could be used to make something that injures or kills people.",
+        "Details about making or spreading dangerous substances can cause mass harm.",
+    ),
+    "harmful": (
+        "It could lead to someone getting seriously hurt.",
+        "Following this could put lives at risk.",
+    ),
+    "harassment_bullying": (
+        "It's meant to hurt or demean someone, and I don't want to be part of that.",
+        "Targeting a person or a group like this causes real harm to them.",
+    ),
+}
+ALTERNATIVES = {
+    "illegal": "If you are dealing with a legal problem, a lawyer or a legal aid service can help.",
+    "cybercrime_intrusion": (
+        "If you are interested in security, I can explain how to protect a system, or how to "
+        "practise on legal training labs."
+    ),
+    "misinformation_disinformation": (
+        "I can help you write something persuasive that sticks to accurate facts, or explain "
+        "how to spot misinformation."
+    ),
+    "chemical_biological": (
+        "I can explain the general science, or the safety rules for handling hazardous materials."
+    ),
+    "harmful": "If you or someone else is in danger, please contact local emergency services.",
+    "harassment_bullying": (
+        "If there is a conflict, I can help you write a calm and respectful message instead."
+    ),
+}
+
+
+def refusal(prompt: str, category: str) -> str:
+    """A brief refusal with a reason and, for two requests in three, a safe alternative."""
+    pick = int(sha256_text(prompt)[:8], 16)
+    reasons = REASONS[category]
+    parts = [OPENINGS[pick % len(OPENINGS)], reasons[(pick // 8) % len(reasons)]]
+    if (pick // 16) % 3:
+        parts.append(ALTERNATIVES[category])
+    return " ".join(parts)
+
+
+def refusals() -> list[dict[str, str]]:
+    rows, _ = packaged_rows("harmbench", HARMBENCH_FILES)
+    return [
+        {
+            "part": "refusal",
+            "category": row["SemanticCategory"],
+            "prompt": row["Behavior"],
+            "response": refusal(row["Behavior"], row["SemanticCategory"]),
+        }
+        for _, row in rows
+        if row["FunctionalCategory"] == "standard"
+    ]
+
+
+def answered(path: Path, part: str, category: str | None = None) -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    return [
+        {
+            "part": part,
+            "category": category or row["category"],
+            "prompt": row["prompt"],
+            "response": row["response"],
+        }
+        for row in rows
+    ]
+
+
+def build() -> str:
+    """The text of alignment.jsonl."""
+    rows = [
+        *refusals(),
+        *answered(HERE / "edgy-answered.jsonl", "edgy"),
+        *answered(ROOT / "bench" / "data" / "benign-train.jsonl", "benign", "everyday tasks"),
+    ]
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+def main() -> None:
+    text = build()
+    with atomic_open(HERE / "alignment.jsonl") as out:
+        out.write(text)
+    rows = [json.loads(line) for line in text.splitlines()]
+    counts = {part: sum(r["part"] == part for r in rows) for part in ("refusal", "edgy", "benign")}
+    print(f"{len(rows)} rows: " + ", ".join(f"{n} {part}" for part, n in counts.items()))
+
+
+if __name__ == "__main__":
+    main()
