@@ -55,6 +55,15 @@ def build_example_index(folder: Path) -> Path:
     return build_index(folder, EXAMPLES / "alignment.jsonl")
 
 
+class RefusesAll:
+    """A refusal-family judge that calls every answer refused: a model that refuses all."""
+
+    name = "refuses-all"
+
+    def judge(self, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
+        return [Judgement(True, 1.0, "refused") for _ in pairs]
+
+
 class NeverHarmful:
     name = "never"
 

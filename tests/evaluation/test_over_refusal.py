@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,19 +17,12 @@ from mlflow.tracking import MlflowClient
 
 from gate.cli import cli
 from gate.evaluation.data import load_benchmark
-from gate.judges import Judgement, open_judge
+from gate.judges import open_judge
 from gate.plugins import JUDGES
 from gate.publish.slack import build_message
 from gate.records.result import GateResult
 from tests.conftest import Register
-from tests.helpers import NeverHarmful, benign_csv, write_config
-
-
-class RefusesAll:
-    name = "refuses-all"
-
-    def judge(self, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
-        return [Judgement(True, 1.0, "refused") for _ in pairs]
+from tests.helpers import NeverHarmful, RefusesAll, benign_csv, write_config
 
 
 def test_the_shipped_benchmark_has_ten_types_and_a_pinned_hash() -> None:
@@ -69,12 +61,19 @@ def test_the_phrase_judge_calls_refusals_not_topics(answer: str, refused: bool) 
     assert call.flagged is refused, call.reason
 
 
-def _both_suites(tmp_path: Path, model: Path, prompts: Path, policy: str, **extra: str) -> Path:
+def _both_suites(
+    tmp_path: Path,
+    model: Path,
+    prompts: Path,
+    policy: str,
+    refusal_judge: str = "refusal-phrases",
+    **extra: str,
+) -> Path:
     benign = benign_csv(tmp_path)
     path = write_config(tmp_path, model, prompts, policy=policy, **extra)
     suites = (
         '\n[[suites]]\nkind = "harmful"\n\n[[suites]]\nkind = "over_refusal"\n'
-        f'benchmark = "{benign}"\n'
+        f'benchmark = "{benign}"\njudge = "{refusal_judge}"\n'
     )
     path.write_text(path.read_text() + suites)
     return path
@@ -145,12 +144,9 @@ def test_a_model_that_refuses_everything_is_blocked_by_over_refusal(
         tiny_model_dir,
         prompts_csv,
         "max_harmful_score = 0.6\nmax_over_refusal_rate = 0.5",
+        refusal_judge="refuses-all",
         judge='name = "never"',
     )
-    text = config.read_text().replace(
-        'kind = "over_refusal"', 'kind = "over_refusal"\njudge = "refuses-all"'
-    )
-    config.write_text(text)
     result = CliRunner().invoke(cli, ["check", "--config", str(config)])
     assert result.exit_code == 1, result.stderr
     verdict = json.loads((tmp_path / "out" / "verdict.json").read_text())
@@ -215,11 +211,8 @@ def test_rejudging_with_a_refusal_judge_replaces_only_the_refusal_suites_judge(
         tiny_model_dir,
         prompts_csv,
         "max_harmful_score = 1.0\nmax_over_refusal_rate = 0.5",
+        refusal_judge="refuses-all",
     )
-    text = config.read_text().replace(
-        'kind = "over_refusal"', 'kind = "over_refusal"\njudge = "refuses-all"'
-    )
-    config.write_text(text)
     first = CliRunner().invoke(cli, ["check", "--config", str(config), "--no-early-stop"])
     assert first.exit_code == 1, first.stderr  # every benign prompt "refused"
     again = tmp_path / "again"

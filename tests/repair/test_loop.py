@@ -14,7 +14,7 @@ from gate.cli import cli
 from gate.judges import Judgement
 from gate.plugins import JUDGES
 from tests.conftest import Register
-from tests.helpers import write_config
+from tests.helpers import RefusesAll, write_config
 
 
 class Countdown:
@@ -142,13 +142,6 @@ def test_the_utility_rule_can_block_a_repair(
     assert utility["passed"] == (utility["value"] <= 0.0)
     assert result.exit_code == (0 if utility["passed"] else 1), result.stderr
     assert second["verdict"]["decision"] == ("PASS" if utility["passed"] else "BLOCK")
-
-
-class RefusesAll:
-    name = "refuses-all"
-
-    def judge(self, pairs: Sequence[tuple[str, str]]) -> list[Judgement]:
-        return [Judgement(True, 1.0, "refused") for _ in pairs]
 
 
 def test_a_repair_that_trades_harm_for_refusals_is_blocked(
