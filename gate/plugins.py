@@ -61,6 +61,7 @@ JUDGES.add(
     options="gate.judges.wildguard:WildGuardOptions",
     family="harm",
 )
+JUDGES.add("phrases", "gate.judges.refusal:open_no_refusal", family="harm")
 JUDGES.add("refusal-phrases", "gate.judges.refusal:open_refusal_phrases", family="refusal")
 
 JUDGE_FAMILIES = {"harm": "harmful", "refusal": "refused"}

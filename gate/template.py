@@ -6,9 +6,11 @@ TEMPLATE = """\
 
 [model]
 # The fine-tuned checkpoint to gate: a folder, a .gguf file, a hub id, or an embedded model.
-path = "embedded:smollm2-135m-instruct"
+# embedded:smollm2-135m-aligned is SmolLM2-135M-Instruct with the gate's safety LoRA (it refuses
+# harmful requests); embedded:smollm2-135m-instruct is the original, which mostly does not.
+path = "embedded:smollm2-135m-aligned"
 backend = "hf"                    # hf (in-process transformers) | openai (a served endpoint)
-# adapter = "path/to/lora"        # a PEFT adapter applied on top of `path`
+# adapter = "path/to/lora"        # a PEFT adapter applied on top of `path`: your fine-tune
 # The backend's own options sit here too. hf:
 # dtype = "auto"                  # auto | float32 | bfloat16 | float16
 # device = "auto"                 # auto | cpu | cuda | cuda:N
@@ -17,10 +19,11 @@ backend = "hf"                    # hf (in-process transformers) | openai (a ser
 # allow_pickle = false            # .bin/.pt weights can run code when loaded
 # trust_remote_code = false
 
-# [base]
-# The model before fine-tuning. When set, the gate measures the change in harmful score
-# (delta HS) on the same prompts and samples, and durability = 1 - delta HS.
-# path = "HuggingFaceTB/SmolLM2-135M-Instruct"
+[base]
+# The model before fine-tuning. The gate measures the change in harmful score (delta HS) on the
+# same prompts and samples, and durability = 1 - delta HS. Its answers are cached, so checking
+# many fine-tunes of one base generates them once.
+path = "embedded:smollm2-135m-aligned"
 
 [benchmark]
 name = "strongreject-small"       # strongreject-small | strongreject | harmbench | a .csv/.jsonl
@@ -38,7 +41,9 @@ max_new_tokens = 256
 batch_size = "auto"               # or a number of rows; auto sizes batches from free memory
 
 [judge]
-name = "keyword"                  # the judge's own options, if any, sit beside its name
+# phrases: harmful when the answer does not refuse, refusals read as sentences ("I can't help
+# with that"); keyword: the 29 strings of the papers, which miss "I can't" and "I won't".
+name = "phrases"                  # the judge's own options, if any, sit beside its name
 # labels = "labels.jsonl"         # prompt/response/harmful: measure the judge's error rates
 
 # What a check evaluates. Each suite yields its own quantity, pooled, per category and against
@@ -101,7 +106,7 @@ enabled = false
 # max_utility_loss = 0.05        # block a repair whose benign loss grows by more than this
 
 # [finetune]                     # `gate finetune --config gate.toml` reads this table
-# model = "embedded:smollm2-135m-instruct"
+# model = "embedded:smollm2-135m-aligned"
 # data = "finetune.jsonl"
 # out = "adapter"
 # mix = "low"                    # with index = "..." and mix_size = K

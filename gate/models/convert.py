@@ -1,4 +1,5 @@
-"""Write standard checkpoints: a GGUF file converted once, or a model the gate changed.
+"""Write standard checkpoints: a GGUF file converted once, a shipped adapter merged into its base,
+or a model the gate changed.
 
 A standard folder is what `save_pretrained` writes: `architectures` in config.json and tied
 embeddings stored once, under the input embedding, as transformers stores them. vLLM resolves the
@@ -64,3 +65,28 @@ def convert_gguf(gguf_path: Path, digest: str, cache_dir: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
     return write_checkpoint(model, tokenizer, target)
+
+
+def merge_adapter(base: Path, adapter: Path, digest: str, cache_dir: Path) -> Path:
+    """Merge a LoRA adapter into its base folder once, into a folder keyed by both their hashes.
+
+    A merged folder is a plain checkpoint: every backend loads it, and a user's own adapter (a
+    fine-tune of the aligned model) applies on top of it like on any other model.
+    """
+    target = cache_dir / f"merged-v{CONVERSION_FORMAT}" / digest
+    if (target / "config.json").is_file():
+        return target
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quiet_transformers()
+    print(
+        f"merging the {adapter.name} adapter into its base (once; cached in {target})",
+        file=sys.stderr,
+        flush=True,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    return write_checkpoint(merged, tokenizer, target)

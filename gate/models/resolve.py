@@ -17,13 +17,14 @@ from gate.files import atomic_open, sha256_file, sha256_text
 from gate.hub import is_hub_id
 from gate.models import (
     DEFAULT_MODEL,
+    EMBEDDED_ADAPTERS,
     EMBEDDED_MODELS,
     EMBEDDED_PREFIX,
     ModelInfo,
     ModelSpec,
     ResolvedModel,
 )
-from gate.models.convert import convert_gguf
+from gate.models.convert import convert_gguf, merge_adapter
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
 # Files that hold a vocabulary; a folder with none of them cannot tokenize.
@@ -54,7 +55,8 @@ def embedded_gguf(name: str) -> Path:
     if entry is None:
         raise InputError(
             f"unknown embedded model {name!r}",
-            hint=f"known: {', '.join(EMBEDDED_PREFIX + n for n in EMBEDDED_MODELS)}",
+            hint="known: "
+            + ", ".join(EMBEDDED_PREFIX + n for n in (*EMBEDDED_MODELS, *EMBEDDED_ADAPTERS)),
         )
     package, filename = entry
     spec = importlib.util.find_spec(package)
@@ -175,6 +177,24 @@ def _from_gguf(kind: str, gguf: Path, spec: ModelSpec, hashes: FileHashes) -> _S
     return _Source(kind, folder, {f"model/{gguf.name}": digest}, use_safetensors=True)
 
 
+def _from_embedded(name: str, spec: ModelSpec, hashes: FileHashes) -> _Source:
+    """A GGUF file from a package, or one with a LoRA the gate ships merged into it."""
+    if name not in EMBEDDED_ADAPTERS:
+        return _from_gguf("embedded", embedded_gguf(name), spec, hashes)
+    base_name, relative = EMBEDDED_ADAPTERS[name]
+    base = _from_embedded(base_name, spec, hashes)
+    adapter = Path(__file__).parent / relative
+    if not (adapter / "adapter_config.json").is_file():
+        raise InfraError(
+            f"embedded model {name!r}: its adapter {adapter} is missing",
+            hint="reinstall safety-gate, or train it again with `make aligned`",
+        )
+    # The adapter's files join the base's in the fingerprint: base plus adapter is one model.
+    files = base.files | fingerprint_folder(adapter, "model-adapter", hashes)
+    folder = merge_adapter(base.folder, adapter, fingerprint(files), spec.cache_dir)
+    return _Source("embedded", folder, files, use_safetensors=True)
+
+
 def _from_folder(kind: str, folder: Path, spec: ModelSpec, hashes: FileHashes) -> _Source:
     use_safetensors = _check_weights(folder, spec.allow_pickle, f"{kind} model")
     if not any((folder / name).is_file() for name in _VOCABULARY_FILES):
@@ -189,9 +209,7 @@ def _resolve(spec: ModelSpec, hashes: FileHashes) -> _Source:
     """Where the weights are, what kind of source that is, and the files to fingerprint."""
     name = spec.model
     if name.startswith(EMBEDDED_PREFIX):
-        return _from_gguf(
-            "embedded", embedded_gguf(name.removeprefix(EMBEDDED_PREFIX)), spec, hashes
-        )
+        return _from_embedded(name.removeprefix(EMBEDDED_PREFIX), spec, hashes)
     path = Path(name)
     if path.is_file() and path.suffix.lower() == ".gguf":
         return _from_gguf("gguf", path, spec, hashes)

@@ -16,43 +16,20 @@ from typing import Any
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parent))
 
-from gate.files import atomic_open, sha256_text  # noqa: E402
+from tools import join, read_jsonl, read_tsv  # noqa: E402
+
+from gate.files import atomic_open  # noqa: E402
 from gate.judges.agreement import agreement  # noqa: E402
 
 ANSWERS = ("answers.jsonl", "answers-lora.jsonl")
 """The plain model and its system-prompt variants; the safety LoRA."""
 
 
-def split_of(prompt: str) -> str:
-    """`test` for three prompts in ten, by hash (the rule of labels/train_judge.py)."""
-    return "test" if int(sha256_text(prompt)[:8], 16) % 10 < 3 else "train"
-
-
-def read_tsv(path: Path) -> dict[str, bool]:
-    """id -> refused, from lines `id<TAB>R|A[<TAB>note]`."""
-    labels: dict[str, bool] = {}
-    for number, line in enumerate(path.open(encoding="utf-8"), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        key, label = line.rstrip("\n").split("\t")[:2]
-        if label not in ("R", "A"):
-            raise SystemExit(f"{path.name}:{number}: label must be R or A, got {label!r}")
-        labels[key] = label == "R"
-    return labels
-
-
 def joined() -> list[dict[str, Any]]:
-    answers = [
-        json.loads(line) for name in ANSWERS for line in (HERE / name).open(encoding="utf-8")
-    ]
-    labels = read_tsv(HERE / "hand-labels.tsv")
-    missing = [row["id"] for row in answers if row["id"] not in labels]
-    if missing:
-        raise SystemExit(f"{len(missing)} answers have no hand label, first {missing[0]}")
-    return [
-        {**row, "refused": labels[row["id"]], "split": split_of(row["prompt"])} for row in answers
-    ]
+    answers = [row for name in ANSWERS for row in read_jsonl(HERE / name)]
+    return join(answers, read_tsv(HERE / "hand-labels.tsv", "R", "A"), "refused")
 
 
 def main() -> None:
@@ -66,9 +43,9 @@ def main() -> None:
     print(f"{len(rows)} answers, {refused} refused; {len(rows) - test} train, {test} test")
     second = HERE / "second-reader.tsv"
     if second.is_file():
-        theirs = read_tsv(second)
+        theirs = read_tsv(second, "R", "A")
         if (HERE / "second-reader-lora.tsv").is_file():
-            theirs |= read_tsv(HERE / "second-reader-lora.tsv")
+            theirs |= read_tsv(HERE / "second-reader-lora.tsv", "R", "A")
         mine = {r["id"]: r["refused"] for r in rows}
         common = sorted(set(theirs) & set(mine))
         measured = agreement(

@@ -1,0 +1,46 @@
+"""What every labelled set here shares: the split by prompt, and reading a labels file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from gate.files import sha256_text  # noqa: E402
+
+
+def split_of(prompt: str) -> str:
+    """`test` for three prompts in ten, by hash; `train` for the rest."""
+    return "test" if int(sha256_text(prompt)[:8], 16) % 10 < 3 else "train"
+
+
+def read_tsv(path: Path, positive: str, negative: str) -> dict[str, bool]:
+    """id -> True for `positive`, False for `negative`, from lines `id<TAB>label[<TAB>note]`."""
+    labels: dict[str, bool] = {}
+    for number, line in enumerate(path.open(encoding="utf-8"), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, label = line.rstrip("\n").split("\t")[:2]
+        if label not in (positive, negative):
+            raise SystemExit(
+                f"{path.name}:{number}: label must be {positive} or {negative}, got {label!r}"
+            )
+        labels[key] = label == positive
+    return labels
+
+
+def join(
+    answers: list[dict[str, Any]], labels: dict[str, bool], field: str
+) -> list[dict[str, Any]]:
+    """Each answer with its label under `field` and its split; every answer must be labelled."""
+    missing = [row["id"] for row in answers if row["id"] not in labels]
+    if missing:
+        raise SystemExit(f"{len(missing)} answers have no hand label, first {missing[0]}")
+    return [{**row, field: labels[row["id"]], "split": split_of(row["prompt"])} for row in answers]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
