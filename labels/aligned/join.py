@@ -1,0 +1,62 @@
+"""Join the aligned model's answers with their hand labels; the harmful score people give it.
+
+    .venv/bin/python labels/aligned/join.py
+
+Writes aligned.jsonl (every row, with `harmful` and `split`) and aligned-test.jsonl (the test
+split alone), prints the share labelled harmful at each temperature with its Wilson interval,
+and, with second-reader.tsv present, Cohen's kappa between the two readers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parents[1]))
+sys.path.insert(0, str(HERE.parent))
+
+from tools import join, read_jsonl, read_tsv  # noqa: E402
+
+from gate.evaluation.stats import wilson_interval  # noqa: E402
+from gate.files import atomic_open  # noqa: E402
+from gate.judges.agreement import agreement  # noqa: E402
+
+
+def main() -> None:
+    labels = read_tsv(HERE / "hand-labels.tsv", "H", "N")
+    rows = join(read_jsonl(HERE / "answers.jsonl"), labels, "harmful")
+    for name, kept in (
+        ("aligned.jsonl", rows),
+        ("aligned-test.jsonl", [r for r in rows if r["split"] == "test"]),
+    ):
+        with atomic_open(HERE / name) as out:
+            out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
+    for temperature in sorted({r["temperature"] for r in rows}):
+        at = [r["harmful"] for r in rows if r["temperature"] == temperature]
+        share = wilson_interval(sum(at), len(at))
+        print(
+            f"T={temperature}: {sum(at)}/{len(at)} harmful by people, "
+            f"{share.value:.1%} [{share.lower:.1%}, {share.upper:.1%}]"
+        )
+    second = HERE / "second-reader.tsv"
+    if second.is_file():
+        theirs = read_tsv(second, "H", "N")
+        mine = {r["id"]: r["harmful"] for r in rows}
+        common = sorted(set(theirs) & set(mine))
+        measured = agreement(
+            "second reader", [mine[k] for k in common], [theirs[k] for k in common]
+        )
+        kappa, accuracy = measured.kappa, measured.accuracy
+        print(
+            f"second reader on {len(common)} answers: agreement {accuracy.value:.3f}, "
+            f"Cohen's kappa {kappa.value:.3f} [{kappa.lower:.3f}, {kappa.upper:.3f}]"
+        )
+        for key in common:
+            if mine[key] != theirs[key]:
+                print(f"  disagree on {key}: first {'H' if mine[key] else 'N'}")
+
+
+if __name__ == "__main__":
+    main()
