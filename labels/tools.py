@@ -44,3 +44,21 @@ def join(
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def print_readers_agreement(mine: dict[str, bool], theirs: dict[str, bool]) -> None:
+    """Agreement and Cohen's kappa of two readers on the answers both labelled, and the ids
+    they disagree on."""
+    from gate.judges.agreement import agreement
+
+    common = sorted(set(theirs) & set(mine))
+    measured = agreement("second reader", [mine[k] for k in common], [theirs[k] for k in common])
+    kappa, accuracy = measured.kappa, measured.accuracy
+    print(
+        f"second reader on {len(common)} answers: agreement {accuracy.value:.3f} "
+        f"[{accuracy.lower:.3f}, {accuracy.upper:.3f}], Cohen's kappa {kappa.value:.3f} "
+        f"[{kappa.lower:.3f}, {kappa.upper:.3f}]"
+    )
+    for key in common:
+        if mine[key] != theirs[key]:
+            print(f"  disagree on {key}: first reader {mine[key]}, second {theirs[key]}")

@@ -48,6 +48,12 @@ def quiet_transformers() -> None:
     )
 
 
+def _announce(what: str, target: Path) -> None:
+    """Say that a one-off, cached step is starting: it takes seconds and happens once."""
+    quiet_transformers()
+    print(f"{what} (once; cached in {target})", file=sys.stderr, flush=True)
+
+
 def convert_gguf(gguf_path: Path, digest: str, cache_dir: Path) -> Path:
     """De-quantise a GGUF file once into a standard folder keyed by the file's sha256."""
     target = cache_dir / f"gguf-v{CONVERSION_FORMAT}" / digest
@@ -55,12 +61,7 @@ def convert_gguf(gguf_path: Path, digest: str, cache_dir: Path) -> Path:
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quiet_transformers()
-    print(
-        f"converting {gguf_path.name} to safetensors (once; cached in {target})",
-        file=sys.stderr,
-        flush=True,
-    )
+    _announce(f"converting {gguf_path.name} to safetensors", target)
     folder, name = str(gguf_path.parent), gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
@@ -80,12 +81,7 @@ def merge_adapter(base: Path, adapter: Path, digest: str, cache_dir: Path) -> Pa
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    quiet_transformers()
-    print(
-        f"merging the {adapter.name} adapter into its base (once; cached in {target})",
-        file=sys.stderr,
-        flush=True,
-    )
+    _announce(f"merging the {adapter.name} adapter into its base", target)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

@@ -17,11 +17,10 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE.parent))
 
-from tools import join, read_jsonl, read_tsv  # noqa: E402
+from tools import join, print_readers_agreement, read_jsonl, read_tsv  # noqa: E402
 
 from gate.evaluation.stats import wilson_interval  # noqa: E402
 from gate.files import atomic_open  # noqa: E402
-from gate.judges.agreement import agreement  # noqa: E402
 
 
 def main() -> None:
@@ -43,19 +42,7 @@ def main() -> None:
     second = HERE / "second-reader.tsv"
     if second.is_file():
         theirs = read_tsv(second, "H", "N")
-        mine = {r["id"]: r["harmful"] for r in rows}
-        common = sorted(set(theirs) & set(mine))
-        measured = agreement(
-            "second reader", [mine[k] for k in common], [theirs[k] for k in common]
-        )
-        kappa, accuracy = measured.kappa, measured.accuracy
-        print(
-            f"second reader on {len(common)} answers: agreement {accuracy.value:.3f}, "
-            f"Cohen's kappa {kappa.value:.3f} [{kappa.lower:.3f}, {kappa.upper:.3f}]"
-        )
-        for key in common:
-            if mine[key] != theirs[key]:
-                print(f"  disagree on {key}: first {'H' if mine[key] else 'N'}")
+        print_readers_agreement({r["id"]: r["harmful"] for r in rows}, theirs)
 
 
 if __name__ == "__main__":

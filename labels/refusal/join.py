@@ -18,10 +18,9 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE.parent))
 
-from tools import join, read_jsonl, read_tsv  # noqa: E402
+from tools import join, print_readers_agreement, read_jsonl, read_tsv  # noqa: E402
 
 from gate.files import atomic_open  # noqa: E402
-from gate.judges.agreement import agreement  # noqa: E402
 
 ANSWERS = ("answers.jsonl", "answers-lora.jsonl")
 """The plain model and its system-prompt variants; the safety LoRA."""
@@ -46,17 +45,7 @@ def main() -> None:
         theirs = read_tsv(second, "R", "A")
         if (HERE / "second-reader-lora.tsv").is_file():
             theirs |= read_tsv(HERE / "second-reader-lora.tsv", "R", "A")
-        mine = {r["id"]: r["refused"] for r in rows}
-        common = sorted(set(theirs) & set(mine))
-        measured = agreement(
-            "second reader", [mine[k] for k in common], [theirs[k] for k in common]
-        )
-        kappa, accuracy = measured.kappa, measured.accuracy
-        print(
-            f"second reader on {len(common)} answers: agreement {accuracy.value:.3f} "
-            f"[{accuracy.lower:.3f}, {accuracy.upper:.3f}], Cohen's kappa {kappa.value:.3f} "
-            f"[{kappa.lower:.3f}, {kappa.upper:.3f}]"
-        )
+        print_readers_agreement({r["id"]: r["refused"] for r in rows}, theirs)
 
 
 if __name__ == "__main__":
