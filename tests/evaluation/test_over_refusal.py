@@ -213,7 +213,8 @@ def test_the_demo_config_and_gate_init_run_both_suites(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(cli, ["init", "--out", str(tmp_path / "gate.toml")])
     assert result.exit_code == 0, result.stderr
-    for path in (EXAMPLES / "gate.toml", tmp_path / "gate.toml"):
+    shipped = [EXAMPLES / name for name in ("gate.toml", "aligned.toml", "collapse.toml")]
+    for path in (*shipped, tmp_path / "gate.toml"):
         config = load_config(path, {})
         assert [s.kind_name for s in config.suite_plan()] == ["harmful", "over_refusal"], path
         assert config.suite_plan()[1].benchmark.name == "benign-edgy"
