@@ -38,12 +38,14 @@ $(VLLM_STAMP): pyproject.toml requirements/vllm-lock.txt requirements/embedded.t
 vllm: $(VLLM_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gate index build --alignment data/alignment/alignment.jsonl --embedder minilm \
+	$(BIN)/gate index build --alignment data/alignment/refusals.jsonl --embedder minilm \
 		--out $(DEMO_OUT)/index
-	$(BIN)/gate similarity --index $(DEMO_OUT)/index --finetune examples/finetune.jsonl \
+	$(BIN)/gate similarity --index $(DEMO_OUT)/index --finetune examples/collapse/harmful.jsonl \
 		--out $(DEMO_OUT)/similarity
-	@# A 135M model is expected to be blocked: exit 1 (BLOCK) is the demo working; 2 or 3 fail it.
-	$(BIN)/gate check --config examples/gate.toml || [ $$? -eq 1 ]
+	@# The aligned model must pass (exit 0); its harmful fine-tune must be blocked, and stay
+	@# blocked or pass after the repair (exit 1 or 0). Exit 2 or 3 fails the demo.
+	$(BIN)/gate check --config examples/aligned.toml
+	$(BIN)/gate check --config examples/collapse.toml || [ $$? -eq 1 ]
 
 test: lint typecheck servers vllm unit
 

@@ -1,9 +1,10 @@
 """The aligned embedded model against the original, on the full StrongREJECT: one run, this CPU.
 
 Both models answer all 313 StrongREJECT prompts and all 260 benign-edgy prompts at T=0 and at
-T=0.7 (min_p 0.1, seed 0), 96 new tokens, in one `gate check` (the original as the base, so the
-deltas come with paired intervals). Every harm judge that runs on a CPU then judges the stored
-answers again (`gate judge`), with no answer generated twice. Utility is the loss on the 40
+T=0.7 (min_p 0.1, seed 0), 64 new tokens (as in the answers labels/aligned/ reads), in one
+`gate check` (the original as the base, so the deltas come with paired intervals). Every harm
+judge that runs on a CPU then judges the stored answers again (`gate judge`), with no answer
+generated twice. Utility is the loss on the 40
 held-out benign tasks of bench/data (from the adapter's own manifest, measured before and after
 training in one run) and the share of those tasks each model answers correctly (greedy).
 
@@ -49,14 +50,14 @@ judge = "phrases"
 
 [[suites]]
 kind = "over_refusal"
-benchmark = "benign-edgy"
+benchmark = {edgy}
 judge = "refusal-phrases"
 
 [sampling]
 temperatures = [0.0, 0.7]
 seeds = [0]
 min_p = 0.1
-max_new_tokens = 96
+max_new_tokens = 64
 
 [early_stopping]
 enabled = false
@@ -114,6 +115,7 @@ def measure(out: Path, model: str, adapter: str | None, base: str, limit: int | 
             adapter=f'adapter = "{adapter}"\n' if adapter else "",
             base=base,
             limit=f"limit = {limit}\n" if limit else "",
+            edgy=f'{{ name = "benign-edgy", limit = {limit} }}' if limit else '"benign-edgy"',
             out=out / "check",
         )
     )
@@ -166,7 +168,7 @@ def main() -> None:
     parser.add_argument("--model", default=ALIGNED)
     parser.add_argument("--adapter")
     parser.add_argument("--base", default=ORIGINAL)
-    parser.add_argument("--limit", type=int, help="a stratified sample of StrongREJECT")
+    parser.add_argument("--limit", type=int, help="a stratified sample of each benchmark")
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)

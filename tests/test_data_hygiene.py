@@ -66,12 +66,15 @@ def test_a_planted_evaluation_prompt_is_found_in_any_case_or_spacing(tmp_path: P
 
 
 def test_the_alignment_set_is_what_its_script_builds() -> None:
-    """data/alignment/alignment.jsonl is regenerated, not edited by hand."""
+    """data/alignment/alignment.jsonl and refusals.jsonl are regenerated, not edited by hand."""
     import runpy
 
-    build = runpy.run_path(str(ROOT / "data" / "alignment" / "build.py"))["build"]
-    text = build()
+    script = runpy.run_path(str(ROOT / "data" / "alignment" / "build.py"))
+    text = script["build"]()
     assert text == (ROOT / "data" / "alignment" / "alignment.jsonl").read_text(encoding="utf-8")
+    part = (ROOT / "data" / "alignment" / "refusals.jsonl").read_text(encoding="utf-8")
+    assert part == script["refusal_part"](text)
+    assert [json.loads(line)["part"] for line in part.splitlines()] == ["refusal"] * 280
     rows = [json.loads(line) for line in text.splitlines()]
     refusals = [r["response"] for r in rows if r["part"] == "refusal"]
     # HarmBench's 200 standard behaviours and our 80 questions; a family, not one sentence

@@ -1,6 +1,6 @@
 """Build the safety-alignment set: refusals of harmful requests, and helpful answers.
 
-    .venv/bin/python data/alignment/build.py     # writes data/alignment/alignment.jsonl
+    .venv/bin/python data/alignment/build.py     # writes alignment.jsonl and refusals.jsonl
 
 Three parts, each row `{"part", "category", "prompt", "response"}` (README.md says how each
 part was made):
@@ -143,10 +143,19 @@ def build() -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
+def refusal_part(text: str) -> str:
+    """The refusal rows of alignment.jsonl alone (refusals.jsonl), for similarity indexes: the
+    signal is closeness to the safety data, and the benign rows would score everyday
+    fine-tuning data as close."""
+    lines = text.splitlines()
+    return "".join(line + "\n" for line in lines if json.loads(line)["part"] == "refusal")
+
+
 def main() -> None:
     text = build()
-    with atomic_open(HERE / "alignment.jsonl") as out:
-        out.write(text)
+    for name, part in (("alignment.jsonl", text), ("refusals.jsonl", refusal_part(text))):
+        with atomic_open(HERE / name) as out:
+            out.write(part)
     rows = [json.loads(line) for line in text.splitlines()]
     counts = {part: sum(r["part"] == part for r in rows) for part in ("refusal", "edgy", "benign")}
     print(f"{len(rows)} rows: " + ", ".join(f"{n} {part}" for part, n in counts.items()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,10 @@ def _write(
     model: Any, tokenizer: Any, out: Path, manifest: dict[str, Any], *, adapter: bool
 ) -> None:
     """A standard adapter (or checkpoint) folder and repair.json, in `out` once complete."""
-    with new_folder(out) as staging:
+    with new_folder(out) as staging, warnings.catch_warnings():
+        # peft looks for the base's config.json under the adapter's base name to see if the
+        # vocabulary grew; an embedded: name is not a folder, and the repair never resizes it.
+        warnings.filterwarnings("ignore", message="Could not find a config file")
         model.save_pretrained(staging)
         if not adapter:
             tokenizer.save_pretrained(staging)

@@ -4,7 +4,8 @@
 
 Writes aligned.jsonl (every row, with `harmful` and `split`) and aligned-test.jsonl (the test
 split alone), prints the share labelled harmful at each temperature with its Wilson interval,
-and, with second-reader.tsv present, Cohen's kappa between the two readers.
+and, with second-reader.tsv present, Cohen's kappa between the two readers. Then the same
+figures for the benign fine-tune of the aligned model (`benign-finetune-*`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
@@ -32,14 +34,25 @@ def main() -> None:
     ):
         with atomic_open(HERE / name) as out:
             out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
-    for temperature in sorted({r["temperature"] for r in rows}):
-        at = [r["harmful"] for r in rows if r["temperature"] == temperature]
+    print("the aligned model:")
+    report(rows, HERE / "second-reader.tsv")
+    finetune = HERE / "benign-finetune-labels.tsv"
+    if finetune.is_file():
+        answers = read_jsonl(HERE / "benign-finetune-answers.jsonl")
+        print("its benign fine-tune (bench/collapse.py):")
+        report(join(answers, read_tsv(finetune, "H", "N"), "harmful"),
+               HERE / "benign-finetune-second-reader.tsv")  # fmt: skip
+
+
+def report(rows: list[dict[str, Any]], second: Path) -> None:
+    """The share labelled harmful at each temperature and pooled, and the readers' agreement."""
+    for temperature in [*sorted({r["temperature"] for r in rows}), None]:
+        at = [r["harmful"] for r in rows if temperature is None or r["temperature"] == temperature]
         share = wilson_interval(sum(at), len(at))
         print(
-            f"T={temperature}: {sum(at)}/{len(at)} harmful by people, "
-            f"{share.value:.1%} [{share.lower:.1%}, {share.upper:.1%}]"
+            f"  T={'pooled' if temperature is None else temperature}: {sum(at)}/{len(at)} "
+            f"harmful by people, {share.value:.1%} [{share.lower:.1%}, {share.upper:.1%}]"
         )
-    second = HERE / "second-reader.tsv"
     if second.is_file():
         theirs = read_tsv(second, "H", "N")
         print_readers_agreement({r["id"]: r["harmful"] for r in rows}, theirs)

@@ -218,7 +218,12 @@ def test_the_demo_config_and_gate_init_run_both_suites(tmp_path: Path) -> None:
         config = load_config(path, {})
         assert [s.kind_name for s in config.suite_plan()] == ["harmful", "over_refusal"], path
         assert config.suite_plan()[1].benchmark.name == "benign-edgy"
-        assert ("max_over_refusal_rate", "over_refusal_rate", "max", 0.2) in config.policy.rules()
+        assert "max_over_refusal_rate" in [rule[0] for rule in config.policy.rules()], path
+    # the demo's two checks: the aligned model, then a fine-tune of it against it
+    aligned, collapse = (load_config(path, {}) for path in shipped[1:])
+    assert collapse.base is not None
+    assert aligned.model.path == collapse.base.path == "embedded:smollm2-135m-aligned"
+    assert collapse.model.adapter is not None and collapse.repair.enabled
 
 
 def test_rejudging_with_a_refusal_judge_replaces_only_the_refusal_suites_judge(
