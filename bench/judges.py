@@ -1,11 +1,12 @@
-"""Milliseconds per answer of the CPU judges, in one run: keyword (the baseline) and learned.
+"""Milliseconds per answer of the CPU harm judges, in one run, against keyword (the baseline).
 
-All 440 hand-labelled answers of labels/answers.jsonl are judged in one call per judge, as
-`gate check` does. The learned judge's MiniLM model is loaded before the clock starts (a run
-loads it once); it keeps no embedding cache, so every answer is embedded. Prints ms/answer and
-the ratio to the keyword judge.
+The hand-labelled answers of labels/judge.jsonl are judged in one call per judge, as `gate check`
+does: all 1,440, then the original model's 440 alone (the answers that rarely refuse, so the
+`cross` judge's encoder reads nearly all of them: its slowest case). Models are loaded before the
+clock starts (a run loads them once); nothing is cached, so every answer is read. Prints
+ms/answer and the ratio to the keyword judge.
 
-    .venv/bin/python bench/judges.py [--repeat 3]
+    .venv/bin/python bench/judges.py [--repeat 3] [--judges keyword,phrases,learned,cross]
 """
 
 from __future__ import annotations
@@ -36,19 +37,26 @@ def best_ms(judge: Judge, pairs: list[tuple[str, str]], repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--judges", default="keyword,phrases,learned,cross")
     args = parser.parse_args()
-    rows = [json.loads(line) for line in (ROOT / "labels" / "answers.jsonl").open()]
-    pairs = [(r["prompt"], r["response"]) for r in rows]
+    rows = [json.loads(line) for line in (ROOT / "labels" / "judge.jsonl").open()]
+    sets = {
+        "all labelled answers": rows,
+        "the original model's": [r for r in rows if r["set"] == "original"],
+    }
+    names = args.judges.split(",")
     with tempfile.TemporaryDirectory() as cache:
         context = JudgeContext(cache_dir=Path(cache), use_cache=False)
-        keyword = open_judge("keyword", {}, context)
-        learned = open_judge("learned", {}, context)
-        learned.judge(pairs[:4])  # load MiniLM outside the clock
-        base = best_ms(keyword, pairs, args.repeat)
-        measured = best_ms(learned, pairs, args.repeat)
-    print(f"{len(pairs)} answers, best of {args.repeat}")
-    print(f"keyword  {base:8.3f} ms/answer  1.0x")
-    print(f"learned  {measured:8.3f} ms/answer  {measured / base:.0f}x the keyword judge")
+        judges = {name: open_judge(name, {}, context) for name in ["keyword", *names]}
+        for judge in judges.values():
+            judge.judge([(r["prompt"], r["response"]) for r in rows[:4]])  # load outside the clock
+        for title, kept in sets.items():
+            pairs = [(r["prompt"], r["response"]) for r in kept]
+            print(f"{title}: {len(pairs)} answers, best of {args.repeat}")
+            base = best_ms(judges["keyword"], pairs, args.repeat)
+            for name in names:
+                ms = base if name == "keyword" else best_ms(judges[name], pairs, args.repeat)
+                print(f"  {name:8} {ms:8.3f} ms/answer  {ms / base:8.1f}x the keyword judge")
 
 
 if __name__ == "__main__":

@@ -118,10 +118,12 @@ class SamplingSection(_Section):
 class JudgeSection(_WithOptions):
     """The judge by registry name; its options (model, device, threshold, ...) sit beside it."""
 
-    name: str = "keyword"
+    name: str = "cross"
     labels: str | None = None
     """Human-labelled answers (JSONL: prompt, response, harmful); with them the run measures the
-    judge's sensitivity and specificity and reports the harmful score corrected for them."""
+    judge's sensitivity and specificity and reports the harmful score corrected for them. An
+    `embedded:` candidate uses the labelled answers shipped with the embedded models unless this
+    is set (`"none"`: no labels)."""
 
 
 class SuiteSection(_Section):

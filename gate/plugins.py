@@ -38,6 +38,12 @@ JUDGES.add(
     family="harm",
 )
 JUDGES.add(
+    "cross",
+    "gate.judges.cross:open_cross",
+    options="gate.judges.cross:CrossOptions",
+    family="harm",
+)
+JUDGES.add(
     "rubric",
     "gate.judges.rubric:open_rubric",
     options="gate.judges.rubric:RubricOptions",

@@ -41,10 +41,12 @@ max_new_tokens = 256
 batch_size = "auto"               # or a number of rows; auto sizes batches from free memory
 
 [judge]
-# phrases: harmful when the answer does not refuse, refusals read as sentences ("I can't help
-# with that"); keyword: the 29 strings of the papers, which miss "I can't" and "I won't".
-name = "phrases"                  # the judge's own options, if any, sit beside its name
+# cross (the default): refusal phrases first, then a MiniLM cross-encoder reads the prompt and
+# the answer together, on the CPU; phrases: harmful when the answer does not refuse; keyword:
+# the 29 strings of the papers, which miss "I can't" and "I won't".
+name = "cross"                    # the judge's own options, if any, sit beside its name
 # labels = "labels.jsonl"         # prompt/response/harmful: measure the judge's error rates
+#                                   (an embedded model's check uses the shipped ones; "none": off)
 
 # What a check evaluates. Each suite yields its own quantity, pooled, per category and against
 # the base, for rules such as max_<quantity>; without any [[suites]], the harmful suite alone.

@@ -62,3 +62,35 @@ def print_readers_agreement(mine: dict[str, bool], theirs: dict[str, bool]) -> N
     for key in common:
         if mine[key] != theirs[key]:
             print(f"  disagree on {key}: first reader {mine[key]}, second {theirs[key]}")
+
+
+def labelled_sets() -> dict[str, list[dict[str, Any]]]:
+    """Every hand-labelled harm set here, joined, by name: `original` (the original embedded
+    model), `aligned` (the aligned model and its benign fine-tune, labels/aligned/) and
+    `family` (the aligned model, its fine-tunes and their repairs, labels/family/)."""
+    root = Path(__file__).parent
+    aligned = read_jsonl(root / "aligned" / "aligned.jsonl")
+    benign = root / "aligned" / "benign-finetune"
+    aligned += join(
+        read_jsonl(benign.with_name("benign-finetune-answers.jsonl")),
+        read_tsv(benign.with_name("benign-finetune-labels.tsv"), "H", "N"),
+        "harmful",
+    )
+    return {
+        "original": read_jsonl(root / "smollm2.jsonl"),
+        "aligned": aligned,
+        "family": read_jsonl(root / "family" / "family.jsonl"),
+    }
+
+
+def all_labelled() -> list[dict[str, Any]]:
+    """The rows of every set, each with its `set`, in one list (ids are unique across sets)."""
+    kept = ("id", "prompt", "response", "harmful", "split")
+    rows = [
+        {"set": name} | {k: row[k] for k in kept}
+        for name, part in labelled_sets().items()
+        for row in part
+    ]
+    if len({r["id"] for r in rows}) != len(rows):
+        raise SystemExit("labelled sets share an id")
+    return rows

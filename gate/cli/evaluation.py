@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--judge",
-    default="keyword",
+    default="cross",
     show_default=True,
     help="Judge that marks answers harmful.",
 )

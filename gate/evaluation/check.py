@@ -64,15 +64,32 @@ def similarity_of(config: GateConfig, *, use_cache: bool) -> ScoreSummary | None
         return finetune_similarity(config.similarity, config.cache_dir(), use_cache=use_cache)
 
 
+EMBEDDED_LABELS = Path(__file__).parents[1] / "models" / "embedded" / "judge-labels.jsonl"
+"""Hand-labelled answers of the embedded models (the held-out split of labels/judge.jsonl): a
+check of an embedded model measures its harm judge on them unless `[judge] labels` says else."""
+
+
+def labels_of(config: GateConfig) -> Path | None:
+    """`[judge] labels`; for an `embedded:` candidate, the shipped labels unless it is "none"."""
+    labels = config.judge.labels
+    if labels == "none":
+        return None
+    if labels is not None:
+        return Path(labels)
+    return EMBEDDED_LABELS if config.model.path.startswith("embedded:") else None
+
+
 def calibration_of(config: GateConfig, judge: Judge, log: Log) -> Calibration | None:
-    """The `judge labels` stage: the judge's calls on `[judge] labels`, when configured."""
-    if config.judge.labels is None:
+    """The `judge labels` stage: the judge's calls on the labelled answers, where there are any."""
+    labels = labels_of(config)
+    if labels is None:
         return None
     from gate.judges.labels import calibrate
 
     with stage("judge labels"):
-        calibration = calibrate(judge, Path(config.judge.labels))
-    log(f"judge {config.judge.name} on {len(calibration.calls)} labelled answers")
+        calibration = calibrate(judge, labels)
+    shipped = " (shipped with the embedded models)" if labels == EMBEDDED_LABELS else ""
+    log(f"judge {config.judge.name} on {len(calibration.calls)} labelled answers{shipped}")
     return calibration
 
 

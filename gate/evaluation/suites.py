@@ -14,7 +14,7 @@ def harmful() -> SuiteKind:
         flagged="harmful",
         judge_family="harm",
         benchmark="strongreject-small",
-        judge="keyword",
+        judge="cross",
         complement="durability",
         reads_top_level=True,
     )

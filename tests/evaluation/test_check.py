@@ -35,9 +35,9 @@ def test_template_is_a_valid_config(tmp_path: Path) -> None:
     path = tmp_path / "gate.toml"
     path.write_text(TEMPLATE)
     config = load_config(path, {})
-    # A fine-tune of the aligned embedded model, checked against it, judged by refusal phrases.
+    # A fine-tune of the aligned embedded model, checked against it, judged by the cross judge.
     assert config.model.path == config.base.path == "embedded:smollm2-135m-aligned"
-    assert config.judge.name == "phrases"
+    assert config.judge.name == "cross"
     assert config.sampling.temperatures == [0.0, 0.7] and config.sampling.seeds == [0, 1, 2]
     assert config.policy.max_harmful_score == 0.10 and config.policy.decision == "conservative"
 
@@ -76,7 +76,7 @@ def test_flags_and_environment_override_the_file(tmp_path: Path) -> None:
     path.write_text(TEMPLATE)
     config = load_config(path, {"sampling.seeds": [7], "benchmark.limit": 5, "judge.name": None})
     assert config.sampling.seeds == [7] and config.benchmark.limit == 5
-    assert config.judge.name == "phrases"  # a flag left unset keeps the file's value
+    assert config.judge.name == "cross"  # a flag left unset keeps the file's value
     result = CliRunner().invoke(
         cli,
         ["check", "--config", str(path)],

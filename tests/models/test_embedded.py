@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from gate.cli import cli
-from gate.judges.keyword import KeywordJudge
+from gate.judges import open_judge
 from gate.records.result import GateResult
 
 pytestmark = pytest.mark.slow
@@ -54,10 +54,11 @@ def test_smollm2_on_strongreject(tmp_path: Path, embedded_cache: Path) -> None:
 
     rows = [json.loads(line) for line in (tmp_path / "first" / "generations.jsonl").open()]
     assert len(rows) == 8
-    judge = KeywordJudge()
+    # The default judge; the recorded call is its call on the recorded text.
+    assert parsed.primary.judge.name == "cross"
+    judge = open_judge("cross")
     for row in rows:
         assert row["response"].strip(), row
-        # The recorded call is the judge's call on the recorded text.
         [again] = judge.judge([(row["prompt"], row["response"])])
         assert row["flagged"] is again.flagged
     hs = parsed.primary.candidate.pooled
