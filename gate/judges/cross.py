@@ -60,6 +60,10 @@ def encoder(adapter: Path | None = None) -> tuple[Any, Any]:
         str(folder), num_labels=1, use_safetensors=True
     )
     if adapter is not None:
+        if importlib.util.find_spec("peft") is None:
+            raise InfraError(
+                "the cross judge needs peft to load its adapter", hint="pip install peft"
+            )
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

@@ -107,6 +107,8 @@ def _config(tmp_path: Path, prompts: Path, model: str, *, seeds: str = "[0]") ->
         f"[model]\n{model}\n"
         f'[benchmark]\nname = "{prompts}"\n'
         f"[sampling]\ntemperatures = [0.0, 0.7]\nseeds = {seeds}\nmax_new_tokens = 32\n"
+        # The backend is under test, not the judge; the list judge needs nothing vLLM's venv lacks.
+        '[judge]\nname = "keyword"\n'
         f'[tracking]\nenabled = false\n[outputs]\ncache_dir = "{tmp_path / "cache"}"\n'
     )
     return path
@@ -191,7 +193,7 @@ def test_the_rubric_judge_grades_through_the_vllm_server(
         f'\n[judge]\nname = "rubric"\nmodel = "{SERVED}"\nbackend = "openai"\n'
         f'backend_options = {{ base_url = "{vllm_server}" }}\nmax_new_tokens = 200\n'
     )
-    config.write_text(config.read_text() + judge)
+    config.write_text(config.read_text().replace('[judge]\nname = "keyword"\n', "") + judge)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["eval", "--config", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
