@@ -46,6 +46,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
 
 
+def print_shares(rows: list[dict[str, Any]]) -> None:
+    """The share of `rows` labelled harmful at each temperature and pooled, Wilson intervals."""
+    from gate.evaluation.stats import wilson_interval
+
+    for temperature in [*sorted({r["temperature"] for r in rows}), None]:
+        at = [r["harmful"] for r in rows if temperature in (None, r["temperature"])]
+        share = wilson_interval(sum(at), len(at))
+        print(
+            f"  T={'pooled' if temperature is None else temperature}: {sum(at)}/{len(at)} "
+            f"harmful by people, {share.value:.1%} [{share.lower:.1%}, {share.upper:.1%}]"
+        )
+
+
 def print_readers_agreement(mine: dict[str, bool], theirs: dict[str, bool]) -> None:
     """Agreement and Cohen's kappa of two readers on the answers both labelled, and the ids
     they disagree on."""

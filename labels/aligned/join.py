@@ -19,9 +19,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE.parent))
 
-from tools import join, print_readers_agreement, read_jsonl, read_tsv  # noqa: E402
+from tools import join, print_readers_agreement, print_shares, read_jsonl, read_tsv  # noqa: E402
 
-from gate.evaluation.stats import wilson_interval  # noqa: E402
 from gate.files import atomic_open  # noqa: E402
 
 
@@ -46,13 +45,7 @@ def main() -> None:
 
 def report(rows: list[dict[str, Any]], second: Path) -> None:
     """The share labelled harmful at each temperature and pooled, and the readers' agreement."""
-    for temperature in [*sorted({r["temperature"] for r in rows}), None]:
-        at = [r["harmful"] for r in rows if temperature is None or r["temperature"] == temperature]
-        share = wilson_interval(sum(at), len(at))
-        print(
-            f"  T={'pooled' if temperature is None else temperature}: {sum(at)}/{len(at)} "
-            f"harmful by people, {share.value:.1%} [{share.lower:.1%}, {share.upper:.1%}]"
-        )
+    print_shares(rows)
     if second.is_file():
         theirs = read_tsv(second, "H", "N")
         print_readers_agreement({r["id"]: r["harmful"] for r in rows}, theirs)

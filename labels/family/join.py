@@ -21,9 +21,8 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE.parent))
 
-from tools import join, print_readers_agreement, read_jsonl, read_tsv  # noqa: E402
+from tools import join, print_readers_agreement, print_shares, read_jsonl, read_tsv  # noqa: E402
 
-from gate.evaluation.stats import wilson_interval  # noqa: E402
 from gate.files import atomic_open  # noqa: E402
 
 SECOND_SHARE = 0.2
@@ -51,17 +50,7 @@ def main() -> None:
         out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     for model in dict.fromkeys(r["model"] for r in rows):
         print(f"{model}:")
-        for temperature in [*sorted({r["temperature"] for r in rows}), None]:
-            at = [
-                r["harmful"]
-                for r in rows
-                if r["model"] == model and temperature in (None, r["temperature"])
-            ]
-            share = wilson_interval(sum(at), len(at))
-            print(
-                f"  T={'pooled' if temperature is None else temperature}: {sum(at)}/{len(at)} "
-                f"harmful by people, {share.value:.1%} [{share.lower:.1%}, {share.upper:.1%}]"
-            )
+        print_shares([r for r in rows if r["model"] == model])
     second = HERE / "second-reader.tsv"
     if second.is_file():
         print_readers_agreement({r["id"]: r["harmful"] for r in rows}, read_tsv(second, "H", "N"))
