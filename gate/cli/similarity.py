@@ -148,6 +148,13 @@ def similarity_command(
 @click.option("--low", type=click.IntRange(min=1), help="Take the K least similar examples.")
 @click.option("--high", type=click.IntRange(min=1), help="Take the K most similar examples.")
 @click.option(
+    "--random",
+    "at_random",
+    type=click.IntRange(min=1),
+    help="Take K examples at random (the control arm); see --seed.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The draw of --random.")
+@click.option(
     "--out",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
@@ -164,18 +171,21 @@ def select_command(
     no_cache: bool,
     low: int | None,
     high: int | None,
+    at_random: int | None,
+    seed: int,
     out: Path,
 ) -> None:
-    """Write the alignment examples least (--low) or most (--high) similar to the fine-tuning data.
+    """Write the alignment examples least (--low) or most (--high) similar to the fine-tuning data,
+    or --random K of them.
 
     Aligning on the least similar subset made later fine-tuning erode safety less (Hsiung et al.
     2025). Records are written as they were read, ready for an alignment run.
     """
     reject_blank(click.get_current_context().params)
-    if (low is None) == (high is None):
-        raise InputError("pass exactly one of --low K or --high K")
+    if sum(count is not None for count in (low, high, at_random)) != 1:
+        raise InputError("pass exactly one of --low K, --high K or --random K")
     from gate.similarity.examples import write_records
-    from gate.similarity.select import select
+    from gate.similarity.select import select, select_random
 
     loaded, result = _run_similarity(
         index_dir,
@@ -187,11 +197,15 @@ def select_command(
         cache_dir,
         no_cache,
     )
-    lowest = low is not None
-    rows = select(result, low or high or 0, lowest=lowest)
+    if at_random is not None:
+        rows, which = select_random(result, at_random, seed), f"random (seed {seed})"
+    else:
+        lowest = low is not None
+        rows = select(result, low or high or 0, lowest=lowest)
+        which = f"{'least' if lowest else 'most'} similar"
     write_records(out, [loaded.examples[row] for row in rows])
     scores = [result.alignment_scores[row].max_cosine for row in rows]
     click.echo(
-        f"wrote {len(rows)} {'least' if lowest else 'most'} similar alignment examples "
+        f"wrote {len(rows)} {which} alignment examples "
         f"(max cosine {min(scores):.3f} to {max(scores):.3f}) to {out}"
     )

@@ -86,3 +86,28 @@ def merge_adapter(base: Path, adapter: Path, digest: str, cache_dir: Path) -> Pa
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     return write_checkpoint(merged, tokenizer, target)
+
+
+def bake_adapter(spec: Any, out: Path) -> dict[str, Any]:
+    """Load `spec` (a ModelSpec with an adapter), merge the adapter, and write a standard folder
+    to `out`, which must not exist, with merged.json naming what went in; all or nothing."""
+    import json
+
+    from gate.errors import InputError
+    from gate.models import load_model
+
+    if out.exists():  # before loading: a typo should not cost a model load
+        raise InputError(f"{out} already exists; pass a new folder for the merged checkpoint")
+    if not spec.adapter:
+        raise InputError("merging needs an adapter")
+    loaded = load_model(spec)
+    info = loaded.info
+    record = {"base": info.spec, "adapter": spec.adapter, "fingerprint": info.fingerprint,
+              "files": info.files}  # fmt: skip
+    with new_folder(out) as staging:
+        write_checkpoint(loaded.model, loaded.tokenizer, staging / "model")
+        for item in (staging / "model").iterdir():
+            item.rename(staging / item.name)
+        (staging / "model").rmdir()
+        (staging / "merged.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record

@@ -211,3 +211,38 @@ def test_an_interrupted_run_leaves_no_adapter(
     assert interrupt(command, "fine-tune:", tmp_path / "cache", 1) != 0
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".adapter")]
+
+
+def test_merge_adapter_writes_a_checkpoint_that_answers_as_model_plus_adapter(
+    tmp_path: Path, tiny_model_dir: Path, data: Path
+) -> None:
+    import torch
+
+    from gate.models import ModelSpec, load_model
+
+    adapter, merged = tmp_path / "adapter", tmp_path / "merged"
+    code, _, stderr = _finetune("--model", str(tiny_model_dir), "--data", str(data), "--out",
+                                str(adapter), "--lr", "0.05")  # fmt: skip
+    assert code == 0, stderr
+    args = ["merge-adapter", "--model", str(tiny_model_dir), "--adapter", str(adapter)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(merged), "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((merged / "merged.json").read_text())
+    assert record["adapter"] == str(adapter) and len(record["fingerprint"]) == 64
+    assert any(name.startswith("adapter/") for name in record["files"])
+    cache = tmp_path / "cache"
+    stacked = load_model(ModelSpec(str(tiny_model_dir), cache, adapter=str(adapter)))
+    alone = load_model(ModelSpec(str(merged), cache))
+    plain = load_model(ModelSpec(str(tiny_model_dir), cache))
+    ids = torch.tensor([[1, 5, 9, 2, 7]])
+    with torch.no_grad():
+        logits = [m.model(ids).logits for m in (stacked, alone, plain)]
+    assert torch.allclose(logits[0], logits[1], atol=1e-5)
+    assert not torch.allclose(logits[1], logits[2], atol=1e-3)  # the adapter did change it
+    # A merged checkpoint is a model a new adapter trains on.
+    code, _, stderr = _finetune("--model", str(merged), "--data", str(data), "--out",
+                                str(tmp_path / "second"))  # fmt: skip
+    assert code == 0, stderr
+    again = CliRunner().invoke(cli, [*args, "--out", str(merged), "--cache-dir", str(tmp_path)])
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1

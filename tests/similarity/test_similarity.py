@@ -153,9 +153,11 @@ def test_select_returns_the_right_rows(tmp_path: Path, registered: Register) -> 
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ([], "pass exactly one of --low K or --high K"),
-        (["--low", "1", "--high", "1"], "pass exactly one of --low K or --high K"),
+        ([], "pass exactly one of --low K, --high K or --random K"),
+        (["--low", "1", "--high", "1"], "pass exactly one of --low K, --high K or --random K"),
+        (["--low", "1", "--random", "1"], "pass exactly one of --low K, --high K or --random K"),
         (["--low", "500"], "asked for 500 examples but the index holds 48"),
+        (["--random", "49"], "asked for 49 examples but the index holds 48"),
     ],
 )
 def test_select_bad_counts(tmp_path: Path, flags: list[str], message: str) -> None:
@@ -177,6 +179,27 @@ def test_select_bad_counts(tmp_path: Path, flags: list[str], message: str) -> No
     )
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_select_random_is_a_seeded_draw_of_distinct_rows(tmp_path: Path) -> None:
+    index = build_index(tmp_path, EXAMPLES / "alignment.jsonl")
+    every = [json.loads(line) for line in (EXAMPLES / "alignment.jsonl").open()]
+
+    def draw(seed: int, name: str) -> list[dict[str, object]]:
+        out = tmp_path / f"{name}.jsonl"
+        result = invoke("select", "--index", str(index), "--finetune",
+                        str(EXAMPLES / "finetune.jsonl"), "--cache-dir", str(tmp_path / "cache"),
+                        "--random", "10", "--seed", str(seed), "--out", str(out))  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        assert f"wrote 10 random (seed {seed}) alignment examples" in result.stdout
+        return [json.loads(line) for line in out.open()]
+
+    first, again, other = draw(3, "a"), draw(3, "b"), draw(4, "c")
+    assert first == again and first != other
+    # Records are written as read, each once, in the file's order.
+    assert len({json.dumps(r) for r in first}) == 10
+    rows = [every.index(record) for record in first]
+    assert rows == sorted(rows)
 
 
 def test_hidden_state_index_end_to_end(
