@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from repro import stats
-from repro.plan import ALIGNED, HARMFUL, HARMFUL_ADAPTER, Plan, heldout
+from repro.plan import ALIGNED, HARMFUL, HARMFUL_ADAPTER, HELDOUT, Plan, heldout
 from repro.similarity import harmful_plan
 from repro.steps import Step, check, repair
 
@@ -73,38 +73,55 @@ def table(plan: Plan, out: Path) -> dict[str, Any]:
     harmful_hs = stats.stack([stats.per_prompt(harmful_check, "candidate", "harmful")])
     aligned_hs = stats.stack([stats.per_prompt(harmful_check, "base", "harmful")])
     aligned_or = stats.stack([stats.per_prompt(harmful_check, "base", "over_refusal")])
+    manifests = {
+        (m, a): json.loads((out / "repair" / _name(m, a) / "repair.json").read_text())
+        for m in METHODS
+        for a in plan.alphas
+    }
+    # Every repair measured its source (the harmful fine-tune) on the plan's held-out tasks; the
+    # aligned model's loss on them is known only when they are the whole set its training used.
+    source_loss = next(iter(manifests.values()))["utility"]["heldout_loss_before"]
+    whole = heldout(plan, out) == HELDOUT
     trained = json.loads((HARMFUL_ADAPTER / "finetune.json").read_text())["training"]
     rows: list[dict[str, Any]] = [
         {
             "model": "aligned",
             "hs": stats.mean(aligned_hs),
             "over_refusal": stats.mean(aligned_or),
-            "loss": trained["heldout_loss_before"],
+            "loss": trained["heldout_loss_before"] if whole else None,
         },
+        _row("harmful fine-tune", harmful_check, aligned_hs, aligned_or, None)
+        | {"loss": source_loss},
     ]
-    entries = [("harmful fine-tune", harmful_check, None)] + [
-        (f"{m} {a:g}", out / "check" / _name(m, a), out / "repair" / _name(m, a))
-        for m in METHODS
-        for a in plan.alphas
-    ]
-    for label, folder, repaired in entries:
-        hs = stats.stack([stats.per_prompt(folder, "candidate", "harmful")])
-        refuse = stats.stack([stats.per_prompt(folder, "candidate", "over_refusal")])
-        manifest = json.loads((repaired / "repair.json").read_text()) if repaired else None
-        rows.append(
-            {
-                "model": label,
-                "hs": stats.mean(hs),
-                "vs_aligned": stats.delta(hs, aligned_hs),
-                "vs_harmful": None if repaired is None else stats.delta(hs, harmful_hs),
-                "over_refusal": stats.mean(refuse),
-                "or_vs_aligned": stats.delta(refuse, aligned_or),
-                "pruned": manifest["pruned_total"] if manifest else None,
-                "loss": (
-                    manifest["utility"]["heldout_loss_after"]
-                    if manifest
-                    else trained["heldout_loss_after"]
-                ),
-            }
-        )
-    return {"rows": rows}
+    flags = {}
+    for (method, alpha), manifest in manifests.items():
+        folder = out / "check" / _name(method, alpha)
+        row = _row(f"{method} {alpha:g}", folder, aligned_hs, aligned_or, harmful_hs)
+        rows.append(row | {"pruned": manifest["pruned_total"],
+                           "loss": manifest["utility"]["heldout_loss_after"]})  # fmt: skip
+        flags[(method, alpha)] = stats.stack([stats.per_prompt(folder, "candidate", "harmful")])
+    contrasts = [
+        {"alpha": alpha, "antidote_minus_random": stats.delta(flags[("antidote", alpha)],
+                                                              flags[("random", alpha)])}
+        for alpha in plan.alphas
+    ]  # fmt: skip
+    return {"rows": rows, "contrasts": contrasts}
+
+
+def _row(
+    label: str,
+    folder: Path,
+    aligned_hs: Any,
+    aligned_or: Any,
+    harmful_hs: Any | None,
+) -> dict[str, Any]:
+    hs = stats.stack([stats.per_prompt(folder, "candidate", "harmful")])
+    refuse = stats.stack([stats.per_prompt(folder, "candidate", "over_refusal")])
+    return {
+        "model": label,
+        "hs": stats.mean(hs),
+        "vs_aligned": stats.delta(hs, aligned_hs),
+        "vs_harmful": None if harmful_hs is None else stats.delta(hs, harmful_hs),
+        "over_refusal": stats.mean(refuse),
+        "or_vs_aligned": stats.delta(refuse, aligned_or),
+    }

@@ -69,9 +69,19 @@ def antidote_lines(t: dict[str, Any]) -> list[str]:
             f"| {r['model']} | {pct(r['hs'])} | {pct(r.get('vs_aligned'), True)} "
             f"| {pct(r.get('vs_harmful'), True)} | {pct(r['over_refusal'])} "
             f"| {pct(r.get('or_vs_aligned'), True)} | {r.get('pruned') or '-'} "
-            f"| {r['loss']:.3f} |"
+            f"| {_loss(r['loss'])} |"
+        )
+    lines.append("")
+    for c in t["contrasts"]:
+        lines.append(
+            f"- alpha {c['alpha']:g}: HS after Antidote minus after random pruning "
+            f"{pct(c['antidote_minus_random'], True)}"
         )
     return lines
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _errorbars(ax: Any, labels: list[str], intervals: list[Any], title: str) -> None:
@@ -117,13 +127,15 @@ def write(
     out: Path, provenance: dict[str, Any], tables: dict[str, dict[str, Any]], wall_seconds: float
 ) -> Path:
     plan = provenance["plan"]
+    timings = out / "timings.json"
+    steps_seconds = sum(json.loads(timings.read_text()).values()) if timings.is_file() else 0.0
     lines = [
         f"# The seed papers in miniature: {plan['name']} run",
         "",
         f"- commit `{provenance['commit']}`"
         + (" (with uncommitted changes)" if provenance["uncommitted_changes"] else ""),
-        f"- this run's wall time: {wall_seconds:.0f} s (steps done earlier not counted); "
-        "per-step seconds in timings.json",
+        f"- wall time: {wall_seconds:.0f} s in this invocation; {steps_seconds:.0f} s over all "
+        "its steps, including those an interrupted invocation finished (timings.json)",
         "- settings and the sha256 of every input: provenance.json",
         f"- checks: {plan['prompts']} StrongREJECT prompts, {plan['benign_prompts']} benign-edgy "
         f"prompts, T=0, {plan['max_new_tokens']} new tokens, judge cross (refusal-phrases for "

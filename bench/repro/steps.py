@@ -61,12 +61,14 @@ def _kind(step: Step) -> str:
     return step.name.split()[0]
 
 
+# Seconds per kind of step on a 2-core CPU, for the time left until a step of that kind has run.
+FIRST_GUESS = {"finetune": 60.0, "check": 35.0, "repair": 60.0, "merge": 3.0}
+
+
 def _left(rest: list[Step], by_kind: dict[str, list[float]]) -> float:
     """Each remaining step at the mean time of its kind so far (a fine-tune is not a select)."""
-    every = [s for times in by_kind.values() for s in times]
-    overall = sum(every) / len(every)
     means = {kind: sum(times) / len(times) for kind, times in by_kind.items()}
-    return sum(means.get(_kind(step), overall) for step in rest)
+    return sum(means.get(_kind(step), FIRST_GUESS.get(_kind(step), 1.0)) for step in rest)
 
 
 def finetune(out: Path, **settings: Any) -> Step:
