@@ -17,8 +17,10 @@ It resumes: a second run skips every step whose output exists (delete a folder t
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -28,6 +30,21 @@ from repro.plan import FULL, QUICK, ROOT, provenance  # noqa: E402
 from repro.steps import run_steps  # noqa: E402
 
 EXPERIMENTS = {"similarity": similarity, "sap": sap, "antidote": antidote}
+
+
+class Invocation:
+    """This invocation's start and wall time in `log`, rewritten after every step so that even a
+    killed run leaves its time behind: a resumed run's wall time is the sum over invocations."""
+
+    def __init__(self, log: Path) -> None:
+        self.log, self.began = log, time.monotonic()
+        self.runs = json.loads(log.read_text()) if log.is_file() else []
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.runs.append({"started": started, "seconds": 0.0, "finished": False})
+
+    def beat(self, finished: bool = False) -> None:
+        self.runs[-1] |= {"seconds": round(time.monotonic() - self.began, 1), "finished": finished}
+        self.log.write_text(json.dumps(self.runs, indent=1) + "\n")
 
 
 def main() -> None:
@@ -47,10 +64,15 @@ def main() -> None:
     if unknown or not chosen:
         parser.error(f"--only: unknown {unknown or 'none given'}; known: {', '.join(EXPERIMENTS)}")
     out.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    recorded, settings = out / "plan.json", json.dumps(plan.settings(), indent=1) + "\n"
+    if recorded.is_file() and json.loads(recorded.read_text()) != json.loads(settings):
+        parser.error(f"{out} holds a run of another plan; pass a new --out or delete it")
+    recorded.write_text(settings)
     steps = [step for name in chosen for step in EXPERIMENTS[name].steps(plan, out / name)]
-    run_steps(steps, out / "timings.json")
+    clock = Invocation(out / "invocations.json")
+    run_steps(steps, out / "timings.json", after_each=clock.beat)
     tables = {name: EXPERIMENTS[name].table(plan, out / name) for name in chosen}
+    clock.beat(finished=True)
     inputs = sorted(
         {path for path in out.rglob("data/*.jsonl")}
         | {
@@ -60,7 +82,7 @@ def main() -> None:
             ROOT / "examples" / "collapse" / "adapter" / "adapter_model.safetensors",
         }
     )
-    path = report.write(out, provenance(plan, inputs), tables, time.monotonic() - started)
+    path = report.write(out, provenance(plan, inputs), tables)
     print(f"wrote {path}")
 
 

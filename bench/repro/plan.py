@@ -71,24 +71,24 @@ class Plan:
 FULL = Plan(
     name="full",
     seeds=(0, 1, 2),
-    prompts=24,
-    benign_prompts=24,
+    prompts=20,
+    benign_prompts=20,
     max_new_tokens=32,
     align_size=8,
-    align_epochs=4,
+    align_epochs=3,
     downstream_size=8,
     downstream_epochs=2,
     # The hidden-state arms on the near set only: both sets with both embedders would take the
     # full run past 90 minutes on a 2-core CPU.
     selections=(("near", "minilm"), ("near", "hidden-state"), ("far", "minilm")),
     sap_seeds=(0, 1),
-    task_size=16,
-    poison=4,
+    task_size=12,
+    poison=3,
     triples=24,
     triples_batch=4,
     heldout_rows=40,
     alphas=(0.05, 0.1, 0.2),
-    calibration_pairs=32,
+    calibration_pairs=24,
 )
 QUICK = Plan(
     name="quick",

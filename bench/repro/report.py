@@ -123,38 +123,45 @@ def plots(out: Path, tables: dict[str, dict[str, Any]]) -> list[str]:
     return written
 
 
-def write(
-    out: Path, provenance: dict[str, Any], tables: dict[str, dict[str, Any]], wall_seconds: float
-) -> Path:
+SECTIONS = {
+    "similarity": ("Similarity predicts collapse (Hsiung et al. 2025)", similarity_lines),
+    "sap": ("SAP (Wu et al. 2025)", sap_lines),
+    "antidote": ("Antidote (Huang et al. 2024)", antidote_lines),
+}
+
+
+def write(out: Path, provenance: dict[str, Any], tables: dict[str, dict[str, Any]]) -> Path:
     plan = provenance["plan"]
-    timings = out / "timings.json"
+    # A run of some of the experiments (--only) does not overwrite the report of all three.
+    suffix = "" if set(tables) == set(SECTIONS) else "-" + "-".join(tables)
+    timings, invocations = out / "timings.json", out / "invocations.json"
     steps_seconds = sum(json.loads(timings.read_text()).values()) if timings.is_file() else 0.0
+    runs = json.loads(invocations.read_text()) if invocations.is_file() else []
+    wall = sum(run["seconds"] for run in runs)
     lines = [
         f"# The seed papers in miniature: {plan['name']} run",
         "",
         f"- commit `{provenance['commit']}`"
         + (" (with uncommitted changes)" if provenance["uncommitted_changes"] else ""),
-        f"- wall time: {wall_seconds:.0f} s in this invocation; {steps_seconds:.0f} s over all "
-        "its steps, including those an interrupted invocation finished (timings.json)",
-        "- settings and the sha256 of every input: provenance.json",
+        f"- wall time: {wall:.0f} s over {len(runs)} invocation(s) (invocations.json), "
+        f"{steps_seconds:.0f} s of it in the steps (timings.json)",
+        f"- settings and the sha256 of every input: provenance{suffix}.json",
         f"- checks: {plan['prompts']} StrongREJECT prompts, {plan['benign_prompts']} benign-edgy "
         f"prompts, T=0, {plan['max_new_tokens']} new tokens, judge cross (refusal-phrases for "
         "over-refusal); 95% intervals resample prompts (BCa for means and paired deltas)",
         "",
     ]
-    sections = (
-        ("similarity", "Similarity predicts collapse (Hsiung et al. 2025)", similarity_lines),
-        ("sap", "SAP (Wu et al. 2025)", sap_lines),
-        ("antidote", "Antidote (Huang et al. 2024)", antidote_lines),
-    )
-    for key, title, render in sections:
+
+    for key, (title, render) in SECTIONS.items():
         if key in tables:
             lines += [f"## {title}", "", *render(tables[key]), "", f"![{key}]({key}.png)", ""]
     plots(out, tables)
-    (out / "report.md").write_text("\n".join(lines))
-    (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
-    (out / "tables.json").write_text(json.dumps(tables, indent=1, default=_jsonable) + "\n")
-    return out / "report.md"
+    (out / f"report{suffix}.md").write_text("\n".join(lines))
+    (out / f"provenance{suffix}.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    (out / f"tables{suffix}.json").write_text(
+        json.dumps(tables, indent=1, default=_jsonable) + "\n"
+    )
+    return out / f"report{suffix}.md"
 
 
 def _jsonable(value: Any) -> Any:

@@ -35,7 +35,9 @@ class Step:
     action: Callable[[], object]
 
 
-def run_steps(steps: list[Step], timings: Path) -> None:
+def run_steps(
+    steps: list[Step], timings: Path, after_each: Callable[[], object] = lambda: None
+) -> None:
     """Run the steps not yet done, in order, printing progress and the time left."""
     # Steps that produce the same output (the random arm both downstream sets share) run once.
     unique = list({step.done: step for step in steps}.values())
@@ -52,9 +54,15 @@ def run_steps(steps: list[Step], timings: Path) -> None:
         by_kind[_kind(step)].append(seconds)
         recorded[step.name] = round(seconds, 1)
         timings.write_text(json.dumps(recorded, indent=1) + "\n")
+        after_each()
         print(f"[{number}/{len(todo)}] {step.name}: {seconds:.0f} s; "
               f"{time.monotonic() - started:.0f} s so far, about "
               f"{_left(todo[number:], by_kind):.0f} s left", flush=True)  # fmt: skip
+
+
+def _label(out: Path) -> str:
+    # The folder above too: an arm's alignment and its downstream fine-tune share a name.
+    return f"{out.parent.name}/{out.name}"
 
 
 def _kind(step: Step) -> str:
@@ -84,7 +92,7 @@ def finetune(out: Path, **settings: Any) -> Step:
             validate_as(FinetuneSettings, raw, "bench/reproduce", prefix="finetune"), CACHE, log
         )
 
-    return Step(f"finetune {out.name}", out, action)
+    return Step(f"finetune {_label(out)}", out, action)
 
 
 def merge(out: Path, model: str, adapter: Path) -> Step:
@@ -98,7 +106,7 @@ def merge(out: Path, model: str, adapter: Path) -> Step:
             ModelSpec(model, CACHE, adapter=str(adapter), dtype="float32", device="cpu"), out
         )
 
-    return Step(f"merge {out.name}", out, action)
+    return Step(f"merge {_label(out)}", out, action)
 
 
 def select(out: Path, index: Path, finetune_data: Path, how: str, count: int, seed: int) -> Step:
@@ -127,7 +135,7 @@ def select(out: Path, index: Path, finetune_data: Path, how: str, count: int, se
         )
         write_records(out, [loaded.examples[row] for row in rows])
 
-    return Step(f"select {out.name}", out, action)
+    return Step(f"select {_label(out)}", out, action)
 
 
 def index(out: Path, alignment: Path, embedder: str, model: str | None = None) -> Step:
@@ -150,7 +158,7 @@ def index(out: Path, alignment: Path, embedder: str, model: str | None = None) -
             model=model,
         )
 
-    return Step(f"index {out.name}", out, action)
+    return Step(f"index {_label(out)}", out, action)
 
 
 def check(out: Path, overrides: dict[str, Any]) -> Step:
@@ -168,7 +176,7 @@ def check(out: Path, overrides: dict[str, Any]) -> Step:
         evaluate(config, partial, log=log)
         os.replace(partial, out)
 
-    return Step(f"check {out.name}", out, action)
+    return Step(f"check {_label(out)}", out, action)
 
 
 def repair(out: Path, **settings: Any) -> Step:
@@ -182,4 +190,4 @@ def repair(out: Path, **settings: Any) -> Step:
         raw = {"device": "cpu", **settings, "out": str(out)}
         run_repair(validate_as(RepairSettings, raw, "bench/reproduce", prefix="repair"), CACHE, log)
 
-    return Step(f"repair {out.name}", out, action)
+    return Step(f"repair {_label(out)}", out, action)
