@@ -9,75 +9,63 @@ from typing import Any
 from repro.stats import as_dict, number, pct
 
 
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def similarity_lines(t: dict[str, Any]) -> list[str]:
-    lines = [
-        "| downstream | arm | similarity (mean max cosine) | HS aligned | HS after fine-tune "
-        "| ΔHS | safe answers kept |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in t["rows"]:
-        lines.append(
-            f"| {r['set']} | {r['arm']} | {r['similarity']:.3f} | {pct(r['before'])} "
-            f"| {pct(r['after'])} | {pct(r['delta'], True)} | {pct(r['kept'])} |"
-        )
-    lines += [
+    header = ["downstream", "arm", "similarity (mean max cosine)", "HS aligned",
+              "HS after fine-tune", "ΔHS", "safe answers kept"]  # fmt: skip
+    rows = [[r["set"], r["arm"], f"{r['similarity']:.3f}", pct(r["before"]), pct(r["after"]),
+             pct(r["delta"], True), pct(r["kept"])] for r in t["rows"]]  # fmt: skip
+    contrasts = [[c["set"], c["embedder"], c["versus"], pct(c["delta_of_delta"], True),
+                  pct(c["after"], True)] for c in t["contrasts"]]  # fmt: skip
+    return [
+        *_table(header, rows),
         "",
-        "| downstream | embedder | low-similarity arm minus | difference in ΔHS "
-        "| difference in HS after |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for c in t["contrasts"]:
-        lines.append(
-            f"| {c['set']} | {c['embedder']} | {c['versus']} "
-            f"| {pct(c['delta_of_delta'], True)} | {pct(c['after'], True)} |"
-        )
-    lines += [
+        *_table(
+            [
+                "downstream",
+                "embedder",
+                "low-similarity arm minus",
+                "difference in ΔHS",
+                "difference in HS after",
+            ],
+            contrasts,
+        ),  # fmt: skip
         "",
         f"Spearman rank correlation of `gate similarity`'s score with ΔHS over "
         f"{len(t['points'])} (arm, seed) points: {number(t['rank'])}.",
     ]
-    return lines
 
 
 def sap_lines(t: dict[str, Any]) -> list[str]:
-    lines = [
-        "| task | method | HS | ΔHS vs aligned | over-refusal | Δ over-refusal "
-        "| held-out loss before -> after | train seconds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in t["rows"]:
-        lines.append(
-            f"| {r['task']} | {r['method']} | {pct(r['hs'])} | {pct(r['delta_hs'], True)} "
-            f"| {pct(r['over_refusal'])} | {pct(r['delta_over_refusal'], True)} "
-            f"| {r['loss_before']:.3f} -> {r['loss_after']:.3f} "
-            f"| {r['train_seconds']:.0f} |"
-        )
-    lines.append("")
-    for c in t["contrasts"]:
-        lines.append(f"- {c['task']}: HS with SAP minus plain {pct(c['sap_minus_plain'], True)}")
-    return lines
+    header = ["task", "method", "HS", "ΔHS vs aligned", "over-refusal", "Δ over-refusal",
+              "held-out loss before -> after", "train seconds"]  # fmt: skip
+    rows = [[r["task"], r["method"], pct(r["hs"]), pct(r["delta_hs"], True),
+             pct(r["over_refusal"]), pct(r["delta_over_refusal"], True),
+             f"{r['loss_before']:.3f} -> {r['loss_after']:.3f}", f"{r['train_seconds']:.0f}"]
+            for r in t["rows"]]  # fmt: skip
+    notes = [f"- {c['task']}: HS with SAP minus plain {pct(c['sap_minus_plain'], True)}"
+             for c in t["contrasts"]]  # fmt: skip
+    return [*_table(header, rows), "", *notes]
 
 
 def antidote_lines(t: dict[str, Any]) -> list[str]:
-    lines = [
-        "| model | HS | ΔHS vs aligned | ΔHS vs harmful fine-tune | over-refusal "
-        "| Δ over-refusal vs aligned | weights pruned | held-out loss |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in t["rows"]:
-        lines.append(
-            f"| {r['model']} | {pct(r['hs'])} | {pct(r.get('vs_aligned'), True)} "
-            f"| {pct(r.get('vs_harmful'), True)} | {pct(r['over_refusal'])} "
-            f"| {pct(r.get('or_vs_aligned'), True)} | {r.get('pruned') or '-'} "
-            f"| {_loss(r['loss'])} |"
-        )
-    lines.append("")
-    for c in t["contrasts"]:
-        lines.append(
-            f"- alpha {c['alpha']:g}: HS after Antidote minus after random pruning "
-            f"{pct(c['antidote_minus_random'], True)}"
-        )
-    return lines
+    header = ["model", "HS", "ΔHS vs aligned", "ΔHS vs harmful fine-tune", "over-refusal",
+              "Δ over-refusal vs aligned", "weights pruned", "held-out loss"]  # fmt: skip
+    rows = [[r["model"], pct(r["hs"]), pct(r.get("vs_aligned"), True),
+             pct(r.get("vs_harmful"), True), pct(r["over_refusal"]),
+             pct(r.get("or_vs_aligned"), True), str(r.get("pruned") or "-"), _loss(r["loss"])]
+            for r in t["rows"]]  # fmt: skip
+    notes = [f"- alpha {c['alpha']:g}: HS after Antidote minus after random pruning "
+             f"{pct(c['antidote_minus_random'], True)}" for c in t["contrasts"]]  # fmt: skip
+    return [*_table(header, rows), "", *notes]
 
 
 def _loss(value: float | None) -> str:
