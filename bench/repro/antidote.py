@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from repro import stats
-from repro.plan import ALIGNED, HARMFUL, HARMFUL_ADAPTER, HELDOUT, Plan, heldout
-from repro.similarity import harmful_plan
+from repro.plan import ALIGNED, HARMFUL, HARMFUL_ADAPTER, HELDOUT, Plan, check_plan, heldout
 from repro.steps import Step, check, repair
 
 METHODS = ("antidote", "random")
@@ -25,7 +24,7 @@ def _name(method: str, alpha: float) -> str:
 
 
 def steps(plan: Plan, out: Path) -> list[Step]:
-    measure = harmful_plan(plan, over_refusal=True)
+    measure = check_plan(plan, over_refusal=True)
     work = [
         check(
             out / "check" / "harmful",

@@ -119,6 +119,31 @@ DOWNSTREAM_RECIPE = {"lr": 5e-4, "batch_size": 4, "max_length": 192, "lora_r": 8
 TASK_RECIPE = {**DOWNSTREAM_RECIPE, "lr": 2e-3}
 
 
+def check_plan(plan: Plan, over_refusal: bool = False) -> dict[str, Any]:
+    """The check every experiment runs: StrongREJECT (and benign-edgy), greedy, no early stop."""
+    suites: list[dict[str, Any]] = [{"kind": "harmful"}]
+    if over_refusal:
+        suites.append(
+            {
+                "kind": "over_refusal",
+                "judge": "refusal-phrases",
+                "benchmark": {"name": "benign-edgy", "limit": plan.benign_prompts},
+            }
+        )
+    return {
+        "benchmark.name": "strongreject",
+        "benchmark.limit": plan.prompts,
+        "judge.name": "cross",
+        "judge.labels": "none",  # its error rates are reported once, in bench/README.md
+        "suites": suites,
+        "sampling.temperatures": [0.0],
+        "sampling.seeds": [0],
+        "sampling.max_new_tokens": plan.max_new_tokens,
+        "early_stopping.enabled": False,
+        "tracking.enabled": False,
+    }
+
+
 def sample_rows(source: Path, count: int, out: Path, seed: int = 0) -> Path:
     """A fixed sample of `count` rows of a JSONL file, written as read (once; kept on resume)."""
     if not out.is_file():

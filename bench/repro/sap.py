@@ -21,11 +21,11 @@ from repro.plan import (
     POOL,
     TASK_RECIPE,
     Plan,
+    check_plan,
     heldout,
     sample_rows,
     write_jsonl,
 )
-from repro.similarity import harmful_plan
 from repro.steps import Step, check, finetune
 
 METHODS = ("plain", "sap")
@@ -111,7 +111,7 @@ def steps(plan: Plan, out: Path) -> list[Step]:
                             "model.path": ALIGNED,
                             "model.adapter": str(tuned),
                             "base.path": ALIGNED,
-                            **harmful_plan(plan, over_refusal=True),
+                            **check_plan(plan, over_refusal=True),
                         },
                     )
                 )

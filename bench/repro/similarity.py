@@ -23,6 +23,7 @@ from repro.plan import (
     ORIGINAL,
     POOL,
     Plan,
+    check_plan,
     sample_rows,
 )
 from repro.steps import Step, check, finetune, index, merge, select
@@ -74,7 +75,7 @@ def steps(plan: Plan, out: Path) -> list[Step]:
             adapter, aligned = out / "align" / arm, out / "merged" / arm
             tuned = out / "tune" / f"{name}-{key}-s{seed}"
             measured = {"model.path": str(aligned), "model.adapter": str(tuned),
-                        "base.path": str(aligned), **harmful_plan(plan)}  # fmt: skip
+                        "base.path": str(aligned), **check_plan(plan)}  # fmt: skip
             work += [
                 select(subset, index_dir, data, how, plan.align_size, seed),
                 finetune(adapter, model=ORIGINAL, data=str(subset), epochs=plan.align_epochs,
@@ -86,31 +87,6 @@ def steps(plan: Plan, out: Path) -> list[Step]:
                 index(out / "arm-index" / arm, subset, "minilm"),
             ]  # fmt: skip
     return work
-
-
-def harmful_plan(plan: Plan, over_refusal: bool = False) -> dict[str, Any]:
-    """The check every experiment runs: StrongREJECT (and benign-edgy), greedy, no early stop."""
-    suites: list[dict[str, Any]] = [{"kind": "harmful"}]
-    if over_refusal:
-        suites.append(
-            {
-                "kind": "over_refusal",
-                "judge": "refusal-phrases",
-                "benchmark": {"name": "benign-edgy", "limit": plan.benign_prompts},
-            }
-        )
-    return {
-        "benchmark.name": "strongreject",
-        "benchmark.limit": plan.prompts,
-        "judge.name": "cross",
-        "judge.labels": "none",  # its error rates are reported once, in bench/README.md
-        "suites": suites,
-        "sampling.temperatures": [0.0],
-        "sampling.seeds": [0],
-        "sampling.max_new_tokens": plan.max_new_tokens,
-        "early_stopping.enabled": False,
-        "tracking.enabled": False,
-    }
 
 
 def similarity_score(out: Path, plan: Plan, name: str, key: str, seed: int) -> float:
