@@ -117,8 +117,7 @@ def select(out: Path, index: Path, finetune_data: Path, how: str, count: int, se
         from gate.similarity.examples import Fields, write_records
         from gate.similarity.index import load_index
         from gate.similarity.score import run_similarity
-        from gate.similarity.select import select as pick
-        from gate.similarity.select import select_random
+        from gate.similarity.select import select_rows
 
         loaded = load_index(index)
         result = run_similarity(
@@ -128,11 +127,7 @@ def select(out: Path, index: Path, finetune_data: Path, how: str, count: int, se
             cache_dir=CACHE,
             cache=EmbeddingCache(CACHE / "embeddings.sqlite"),
         )
-        rows = (
-            select_random(result, count, seed)
-            if how == "random"
-            else pick(result, count, lowest=how == "low")
-        )
+        rows = select_rows(result, how, count, seed)
         write_records(out, [loaded.examples[row] for row in rows])
 
     return Step(f"select {_label(out)}", out, action)

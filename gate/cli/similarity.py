@@ -185,7 +185,7 @@ def select_command(
     if sum(count is not None for count in (low, high, at_random)) != 1:
         raise InputError("pass exactly one of --low K, --high K or --random K")
     from gate.similarity.examples import write_records
-    from gate.similarity.select import select, select_random
+    from gate.similarity.select import select_rows
 
     loaded, result = _run_similarity(
         index_dir,
@@ -197,12 +197,14 @@ def select_command(
         cache_dir,
         no_cache,
     )
-    if at_random is not None:
-        rows, which = select_random(result, at_random, seed), f"random (seed {seed})"
-    else:
-        lowest = low is not None
-        rows = select(result, low or high or 0, lowest=lowest)
-        which = f"{'least' if lowest else 'most'} similar"
+    how, count = next((h, c) for h, c in (("low", low), ("high", high), ("random", at_random))
+                      if c is not None)  # fmt: skip
+    rows = select_rows(result, how, count, seed)
+    which = (
+        f"random (seed {seed})"
+        if how == "random"
+        else f"{'least' if how == 'low' else 'most'} similar"
+    )
     write_records(out, [loaded.examples[row] for row in rows])
     scores = [result.alignment_scores[row].max_cosine for row in rows]
     click.echo(

@@ -28,6 +28,15 @@ def select_random(result: SimilarityResult, count: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(rows, count))
 
 
+def select_rows(result: SimilarityResult, how: str, count: int, seed: int = 0) -> list[int]:
+    """`gate select`'s choice by name: `low`, `high` or `random` (drawn with `seed`)."""
+    if how == "random":
+        return select_random(result, count, seed)
+    if how not in ("low", "high"):
+        raise InputError(f"unknown selection {how!r}; choose low, high or random")
+    return select(result, count, lowest=how == "low")
+
+
 def _check_count(result: SimilarityResult, count: int) -> None:
     if count < 1:
         raise InputError(f"the number of examples to select must be positive, got {count}")
