@@ -104,10 +104,10 @@ QUICK = Plan(
     sap_seeds=(0,),
     task_size=8,
     poison=2,
-    triples=12,
+    triples=8,
     triples_batch=4,
     heldout_rows=16,
-    alphas=(0.05, 0.1, 0.2),
+    alphas=(0.1, 0.2),
     calibration_pairs=16,
 )
 # The alignment recipe of every similarity arm (aligning the original on K refusals), and the
