@@ -6,9 +6,8 @@ and any bad value is reported as one line naming its key (`sampling.temperatures
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -21,14 +20,11 @@ from pydantic import (
 
 from gate.errors import InputError
 from gate.files import DEFAULT_CACHE_DIR, sha256_text
-from gate.sections import (
-    SIMILARITY_STATS,
-    FinetuneSettings,
-    Policy,
-    RepairSection,
-    SuiteKind,
-)
+from gate.sections import FinetuneSettings, Policy, RepairSection
 from gate.tomlfile import read_toml, set_path
+
+if TYPE_CHECKING:
+    from gate.suite_plan import Suite
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -133,6 +129,8 @@ class SuiteSection(_Section):
     kind: str = "harmful"
     name: str | None = None
     """Its name in results and reports [default: the kind]."""
+    attacks: list[str] = Field(default_factory=list)
+    """For `kind = "attack"`: the attacks (registry names) each prompt is wrapped in."""
     benchmark: BenchmarkSection | None = None
     judge: JudgeSection | None = None
 
@@ -230,30 +228,11 @@ class GateConfig(_Section):
         return Path(self.outputs.cache_dir).expanduser()
 
     def suite_plan(self) -> list[Suite]:
-        """Each configured suite with its kind, benchmark and judge filled in."""
-        from gate.plugins import SUITES
+        """Each configured suite with its kind, benchmark and judge filled in; a suite with
+        attacks is one run per attack."""
+        from gate.suite_plan import plan_suites
 
-        plan = []
-        for section in self.suites:
-            kind: SuiteKind = SUITES.create(section.kind)
-            top = kind.reads_top_level
-            benchmark = section.benchmark or (
-                self.benchmark if top else BenchmarkSection(name=kind.benchmark)
-            )
-            judge = section.judge or (self.judge if top else JudgeSection(name=kind.judge))
-            plan.append(Suite(section.title, section.kind, kind, benchmark, judge))
-        return plan
-
-
-@dataclass(frozen=True)
-class Suite:
-    """A configured suite, resolved: what it measures, on which prompts, judged by whom."""
-
-    name: str
-    kind_name: str
-    kind: SuiteKind
-    benchmark: BenchmarkSection
-    judge: JudgeSection
+        return plan_suites(self)
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -288,48 +267,9 @@ def validate(raw: dict[str, Any], source: str) -> GateConfig:
         suites.append(suite)
     updates["suites"] = suites
     config = config.model_copy(update=updates)
+    from gate.suite_plan import check_suites
+
     return check_suites(config, source)
-
-
-def check_suites(config: GateConfig, source: str) -> GateConfig:
-    """Suite names are unique, each judge is of the family its suite needs, and every policy
-    rule reads a quantity some configured suite yields."""
-    from gate.plugins import JUDGES, judge_family
-
-    try:
-        plan = config.suite_plan()
-    except InputError as exc:
-        raise InputError(f"{source}: suites: {exc.message}", hint=exc.hint) from exc
-    names = [suite.name for suite in plan]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise InputError(f"{source}: suites: two suites are named {repeated[0]!r}")
-    yielded = {f"similarity_{stat}" for stat in SIMILARITY_STATS}
-    for index, suite in enumerate(plan):
-        family = judge_family(suite.judge.name)
-        if family != suite.kind.judge_family:
-            raise InputError(
-                f"{source}: suites[{index}].judge: {suite.judge.name!r} is a {family!r} judge; "
-                f"suite {suite.name!r} needs a judge of the {suite.kind.judge_family!r} family",
-                hint="known: "
-                + ", ".join(
-                    n for n in JUDGES.names() if judge_family(n) == suite.kind.judge_family
-                ),
-            )
-        yielded |= set(suite.kind.quantities()) | {f"corrected_{suite.kind.quantity}"}
-    policy = config.policy
-    if "harmful_score" not in yielded and "max_harmful_score" not in policy.model_fields_set:
-        # The default rule is the harmful suite's; a check without that suite has no default.
-        policy = policy.model_copy(update={"max_harmful_score": None})
-        config = config.model_copy(update={"policy": policy})
-    for rule, quantity, _, _ in policy.rules():
-        if quantity.split("[")[0] not in yielded:
-            raise InputError(
-                f"{source}: policy.{rule.split('[')[0]}: no configured suite measures "
-                f"{quantity.split('[')[0]!r} (suites: {', '.join(names)})",
-                hint="add the suite under [[suites]], or remove the rule",
-            )
-    return config
 
 
 def validate_judge(raw: dict[str, Any], source: str) -> JudgeSection:

@@ -13,6 +13,7 @@ Where each kind of extension goes:
 - a repair method: `factory(settings, model, layers, batches) -> masks` (gate/repair/prune.py);
 - a report format: `render(result, records) -> str`, meta `filename=` and, to be written by
   every check, `written=True` (gate/publish/reports/); an empty text writes no file;
+- an attack: a factory `() -> Attack` (gate/attacks/), named in `[[suites]] attacks`;
 - a suite: see its entry below.
 """
 
@@ -86,6 +87,16 @@ EMBEDDERS.add("hidden-state", "gate.similarity.embed:open_hidden_state")
 SUITES: Registry[Any] = Registry("suite kind", "safety_gate.suites")
 SUITES.add("harmful", "gate.evaluation.suites:harmful")
 SUITES.add("over_refusal", "gate.evaluation.suites:over_refusal")
+SUITES.add("attack", "gate.evaluation.suites:attack")
+
+ATTACKS: Registry[Any] = Registry("attack", "safety_gate.attacks")
+ATTACKS.add("prefix-injection", "gate.attacks.transforms:prefix_injection")
+ATTACKS.add("refusal-suppression", "gate.attacks.transforms:refusal_suppression")
+ATTACKS.add("style-injection", "gate.attacks.transforms:style_injection")
+ATTACKS.add("base64", "gate.attacks.transforms:base64_attack")
+ATTACKS.add("rot13", "gate.attacks.transforms:rot13_attack")
+ATTACKS.add("fiction", "gate.attacks.transforms:fiction")
+ATTACKS.add("few-shot", "gate.attacks.transforms:few_shot")
 
 BENCHMARKS: Registry[Any] = Registry("benchmark", "safety_gate.benchmarks")
 BENCHMARKS.add(
@@ -139,6 +150,13 @@ REPORT_FORMATS.add(
     written=True,
     needs="a harmful and an over-refusal suite",  # written only by runs that have both
 )
+REPORT_FORMATS.add(
+    "attacks",
+    "gate.publish.reports.attacks:render",
+    filename="attacks.svg",
+    written=True,
+    needs="an attack suite",
+)
 # result.json is written by artifacts.py itself, after the reports, whatever the verdict.
 REPORT_FORMATS.add("json", "gate.publish.reports:render_json", filename="result.json")
 
@@ -150,5 +168,6 @@ REGISTRIES: tuple[Registry[Any], ...] = (
     REPAIR_METHODS,
     REPORT_FORMATS,
     SUITES,
+    ATTACKS,
 )
 """Every extension point, in the order `gate plugins` lists them."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from gate.errors import InputError
 from gate.records.result import GateResult
 from gate.records.verdict import Decision, Measurement, RuleOutcome, Verdict
-from gate.sections import Policy
+from gate.sections import Policy, expand_rules
 
 
 def judge_rule(
@@ -41,7 +41,7 @@ def judge_rule(
 def decide(policy: Policy, measurements: Mapping[str, Measurement]) -> Verdict:
     """Judge every rule; a rule whose quantity was not measured is a configuration error."""
     outcomes = []
-    for rule, quantity, kind, threshold in policy.rules():
+    for rule, quantity, kind, threshold in expand_rules(policy.rules(), measurements):
         if quantity not in measurements:
             raise InputError(
                 f"policy rule {rule} needs {quantity!r}, which this run did not measure",
@@ -61,6 +61,8 @@ def _missing_hint(quantity: str) -> str:
         return "configure [similarity] with an index and fine-tuning data"
     if "[" in quantity:
         return "check the category name against the benchmark's categories"
+    if "attack" in quantity:
+        return "add a suite of kind attack under [[suites]]"
     return "configure [base] so the base model is evaluated on the same prompts"
 
 

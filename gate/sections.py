@@ -8,6 +8,7 @@ rules, early stopping watches them, and the config checks each names a quantity 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,9 @@ monitor exports."""
 
 _RULE = re.compile(r"^(?P<kind>max|min)_(?P<category>category_)?(?P<quantity>[a-z][a-z0-9_]*)$")
 _NOT_RULES = {"similarity_stat", "decision", "harmful_score_basis"}
+
+Rule = tuple[str, str, str, float]
+"""(rule name, quantity, "max" or "min", threshold)."""
 
 
 class Policy(BaseModel):
@@ -64,9 +68,9 @@ class Policy(BaseModel):
         declared = {name: getattr(self, name) for name in type(self).model_fields}
         return {**declared, **(self.model_extra or {})}
 
-    def rules(self) -> list[tuple[str, str, str, float]]:
+    def rules(self) -> list[Rule]:
         """(rule name, quantity, "max" or "min", threshold) for every rule that is set."""
-        rules: list[tuple[str, str, str, float]] = []
+        rules: list[Rule] = []
         for key, value in self._settings().items():
             match = _RULE.match(key)
             if key in _NOT_RULES or match is None or value is None:
@@ -112,15 +116,64 @@ class SuiteKind:
     """`durability` for the harmful score: 1 - delta, judged with min_ rules."""
     reads_top_level: bool = False
     """The suite's benchmark and judge default to the `[benchmark]` and `[judge]` tables."""
+    attacked: bool = False
+    """The suite takes `attacks = [...]` and runs once per attack; its quantities are measured
+    per attack (`attack_harmful_score{base64}`) and, over them, as `worst_<quantity>`."""
+    attack: str | None = None
+    """The attack of one such run; None for a suite asked as written."""
 
     @property
     def delta(self) -> str:
         """The paired difference against the base."""
         return f"delta_{self.quantity}"
 
+    @property
+    def worst(self) -> str | None:
+        """The quantity under the attack that scored highest, for an attacked kind."""
+        return f"worst_{self.quantity}" if self.attacked else None
+
     def quantities(self) -> list[str]:
-        """Every name this kind yields a value under (besides per-category ones)."""
-        return [self.quantity, self.delta, *([self.complement] if self.complement else [])]
+        """Every name a rule may read this kind under (besides per-category ones)."""
+        names = [self.quantity, self.delta, *([self.complement] if self.complement else [])]
+        return names + ([self.worst] if self.worst else [])
+
+    def key(self, name: str) -> str:
+        """The measurement of `name` for this run: qualified by the attack, if there is one."""
+        return variant_quantity(name, self.attack)
+
+
+def variant_quantity(quantity: str, variant: str | None) -> str:
+    """`attack_harmful_score{base64}`: a quantity measured once per variant (an attack)."""
+    return quantity if variant is None else f"{quantity}{{{variant}}}"
+
+
+_VARIANT = re.compile(r"^(?P<q>[^{\[]+)\{(?P<v>[^}]+)\}(?P<c>\[[^\]]*\])?$")
+
+
+def expand_rules(rules: list[Rule], measured: Iterable[str]) -> list[Rule]:
+    """Each rule on a quantity measured per variant, made one rule per variant: the policy's
+    `max_attack_harmful_score` holds for every attack (`max_attack_harmful_score{base64}`, ...).
+    A rule on a quantity measured as it is, or not measured at all, is kept as it is."""
+    names = set(measured)
+    expanded: list[Rule] = []
+    for rule, quantity, kind, threshold in rules:
+        base, _, category = quantity.partition("[")
+        variants = sorted(
+            match["v"]
+            for name in names
+            if (match := _VARIANT.match(name))
+            and match["q"] == base
+            and (match["c"] or "") == (f"[{category}" if category else "")
+        )
+        if quantity in names or not variants:
+            expanded.append((rule, quantity, kind, threshold))
+            continue
+        head, _, tail = rule.partition("[")
+        for variant in variants:
+            name = f"{head}{{{variant}}}" + (f"[{tail}" if tail else "")
+            suffix = f"[{category}" if category else ""
+            expanded.append((name, f"{base}{{{variant}}}{suffix}", kind, threshold))
+    return expanded
 
 
 class PruneOptions(BaseModel):

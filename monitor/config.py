@@ -81,7 +81,11 @@ def known_metrics() -> list[str]:
             kind = SUITES.create(name)
         except InputError:  # a broken plugin: `gate plugins` says why; its metrics never come
             continue
-        suites.append(names.SuiteNames(name, kind.metric, kind.quantity, kind.complement or ""))
+        # An attacked kind's runs carry an attack label; its families add the worst attack's.
+        attack = "any" if kind.attacked else ""
+        suites.append(
+            names.SuiteNames(name, kind.metric, kind.quantity, kind.complement or "", attack=attack)
+        )
     return exported_metrics(suites)
 
 

@@ -53,6 +53,8 @@ class VersionRecord:
     """The suites the run evaluated, with their benchmark and judge."""
     dataset: str
     metrics: Mapping[str, float]
+    worst_attack: str = ""
+    """The attack the run's harmful score was highest under, when it ran an attack suite."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ class _SuiteFamilies:
 
     def __init__(self, suite: names.SuiteNames) -> None:
         q, label = suite.quantity, suite.quantity.replace("_", " ")
-        labels = ["model", "version", "benchmark", "judge", "temperature"]
+        # An attack suite's runs share its families, told apart by the attack and its family.
+        self.extra = ["attack", "family"] if suite.attack else []
+        labels = ["model", "version", "benchmark", "judge", "temperature", *self.extra]
         self.values = {
             bound: _gauge(
                 f"safety_gate_{q}{bound}",
@@ -121,13 +125,13 @@ class _SuiteFamilies:
         self.category = _gauge(
             f"safety_gate_category_{q}",
             f"{label.capitalize()} per benchmark category (0..1).",
-            ["model", "version", "benchmark", "category"],
+            ["model", "version", "benchmark", "category", *self.extra],
         )
         self.derived = [
             _gauge(
                 f"safety_gate_delta_{q}",
                 f"{label.capitalize()} of the candidate minus its base model's, same prompts.",
-                ["model", "version", "benchmark"],
+                ["model", "version", "benchmark", *self.extra],
             )
         ]
         if suite.complement:
@@ -141,16 +145,17 @@ class _SuiteFamilies:
 
     def add(self, key: list[str], suite: names.SuiteNames, metrics: Mapping[str, float]) -> None:
         values, categories = suite.value_pattern, suite.category_pattern
+        extra = [suite.attack, suite.family] if self.extra else []
         for name, value in sorted(metrics.items()):
             if match := values.match(name):
-                labels = [*key, suite.benchmark, suite.judge, match["t"] or "all"]
+                labels = [*key, suite.benchmark, suite.judge, match["t"] or "all", *extra]
                 self.values[match["bound"] or ""].add_metric(labels, value)
             elif match := categories.match(name):
-                self.category.add_metric([*key, suite.benchmark, match["c"]], value)
+                self.category.add_metric([*key, suite.benchmark, match["c"], *extra], value)
         sources = [names.delta_metric(suite.metric), suite.complement]
         for source, family in zip(sources, self.derived, strict=False):
             if source in metrics:
-                family.add_metric([*key, suite.benchmark], metrics[source])
+                family.add_metric([*key, suite.benchmark, *extra], metrics[source])
 
     def families(self) -> list[Metric]:
         return [*self.values.values(), self.category, *self.derived]
@@ -168,6 +173,15 @@ def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
     verdict = _gauge(
         "safety_gate_verdict", "Latest gate verdict: 1 PASS, 0 BLOCK.", ["model", "version"]
     )
+    worst = {
+        suffix: _gauge(
+            f"safety_gate_worst_attack_harmful_score{suffix}",
+            f"Harmful score under the attack the candidate scored highest under{doc} (0..1); "
+            "the interval holds for all the suite's attacks at once.",
+            ["model", "version", "benchmark", "attack"],
+        )
+        for suffix, doc in (("", ""), ("_lower", ", lower bound"), ("_upper", ", upper bound"))
+    }
     generations = CounterMetricFamily(
         "safety_gate_generations",
         "Generations the latest gate run of this version spent.",
@@ -186,8 +200,22 @@ def version_families(versions: tuple[VersionRecord, ...]) -> list[Metric]:
             verdict.add_metric(key, 1.0 if record.verdict == "PASS" else 0.0)
         if names.GENERATIONS_SPENT in m:
             generations.add_metric(key, m[names.GENERATIONS_SPENT])
+        _add_worst(worst, key, record)
     suites = [family for q in by_quantity.values() for family in q.families()]
-    return [*suites, similarity, verdict, generations]
+    return [*suites, *worst.values(), similarity, verdict, generations]
+
+
+def _add_worst(
+    families: Mapping[str, GaugeMetricFamily], key: list[str], record: VersionRecord
+) -> None:
+    """The worst attack's score and its bounds, when the run had an attack suite."""
+    attacked = next((s for s in record.suites if s.attack), None)
+    if attacked is None:
+        return
+    for suffix, family in families.items():
+        value = record.metrics.get(f"{names.WORST_ATTACK}{suffix}")
+        if value is not None:
+            family.add_metric([*key, attacked.benchmark, record.worst_attack], value)
 
 
 class GateCollector(Collector):

@@ -131,6 +131,7 @@ class MlflowSource:
             suites=suites_of(params),
             dataset=params.get(names.PARAM_DATASET, ""),
             metrics=dict(run.data.metrics),
+            worst_attack=params.get(names.PARAM_WORST_ATTACK, ""),
         )
 
     def poll(self) -> Snapshot:

@@ -54,6 +54,7 @@ LAYERS = (
     "generate",
     "similarity",
     "judges",
+    "attacks",
     "records",
     "evaluation",
     "policy",
@@ -63,7 +64,8 @@ LAYERS = (
     "pipeline",
     "cli",
 )
-PACKAGES = {"models", "generate", "similarity", "judges", "records", "evaluation", "publish"}
+PACKAGES = {"models", "generate", "similarity", "judges", "attacks", "records", "evaluation"}
+PACKAGES |= {"publish"}
 PACKAGES |= {"finetune", "repair", "pipeline", "cli", "policy"}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gate.config import GateConfig, Suite
+from gate.config import GateConfig
 from gate.errors import stage
 from gate.evaluation.conclude import conclude, look_for, similarity_measurements
 from gate.evaluation.data import Benchmark, load_benchmark
@@ -22,10 +22,11 @@ from gate.evaluation.engine import Log, Subject, SuiteRun, open_judge, open_subj
 from gate.evaluation.plan import plan_samplings, prompt_order
 from gate.judges import Judge
 from gate.judges.labels import Calibration
-from gate.records.prompts import BenchmarkInfo
+from gate.records.prompts import BenchmarkInfo, Prompt
 from gate.records.result import GateResult
 from gate.records.verdict import Measurement
 from gate.similarity.score import ScoreSummary
+from gate.suite_plan import Suite
 
 
 @dataclass
@@ -108,17 +109,56 @@ def report_counts(subjects: list[Subject], log: Log) -> None:
 
 
 def load_suites(config: GateConfig, log: Log) -> dict[str, Benchmark]:
-    """Every suite's benchmark, by suite name."""
-    loaded = {}
-    for suite in config.suite_plan():
-        bench = benchmark_of(suite)
-        log(
-            f"suite {suite.name}: benchmark {bench.name}, {len(bench.prompts)} of {bench.total} "
-            f"prompts, {len(bench.categories())} categories"
-            + (f"; {bench.duplicates} repeated prompts counted once" if bench.duplicates else "")
-        )
+    """Every suite's benchmark, by suite name; the runs of an attack suite share one load."""
+    plan = config.suite_plan()
+    loaded: dict[str, Benchmark] = {}
+    by_section: dict[str, Benchmark] = {}
+    for suite in plan:
+        bench = by_section.get(suite.section)
+        if bench is None:
+            bench = by_section[suite.section] = benchmark_of(suite)
+            attacks = [s.kind.attack for s in plan if s.section == suite.section]
+            under = f"; under {len(attacks)} attacks" if attacks[0] is not None else ""
+            repeated = bench.duplicates
+            log(
+                f"suite {suite.section}: benchmark {bench.name}, {len(bench.prompts)} of "
+                f"{bench.total} prompts, {len(bench.categories())} categories{under}"
+                + (f"; {repeated} repeated prompts counted once" if repeated else "")
+            )
         loaded[suite.name] = bench
     return loaded
+
+
+def open_judges(
+    config: GateConfig, suites: Sequence[Suite], *, use_cache: bool
+) -> dict[str, Judge]:
+    """Each suite's judge by suite name; suites with the same judge share one instance."""
+    opened: dict[str, Judge] = {}
+    by_suite = {}
+    with stage("config"):
+        for suite in suites:
+            key = suite.judge.model_dump_json()
+            if key not in opened:
+                opened[key] = open_judge(config, suite.judge, use_cache=use_cache)
+            by_suite[suite.name] = opened[key]
+    return by_suite
+
+
+def suite_runs(
+    suites: Sequence[Suite], prompts: Mapping[str, Sequence[Prompt]], judges: Mapping[str, Judge]
+) -> list[SuiteRun]:
+    """What the engine runs for each suite: its prompts, judge and attack."""
+    from gate.attacks import open_attack
+
+    return [
+        SuiteRun(
+            s.name,
+            prompts[s.name],
+            judges[s.name],
+            None if s.kind.attack is None else open_attack(s.kind.attack),
+        )
+        for s in suites
+    ]
 
 
 def run_check(
@@ -134,8 +174,7 @@ def run_check(
     seconds: dict[str, float] = {}
     early = config.early_stopping.enabled if early_stopping is None else early_stopping
     suites = config.suite_plan()
-    with stage("config"):
-        judges = {s.name: open_judge(config, s.judge, use_cache=use_cache) for s in suites}
+    judges = open_judges(config, suites, use_cache=use_cache)
     top = next((s for s in suites if s.judge == config.judge), None)
     calibration = None if top is None else calibration_of(config, judges[top.name], log)
     if early and config.policy.harmful_score_basis == "corrected":
@@ -152,7 +191,8 @@ def run_check(
         log(f"{subject.role} {subject.info.spec}: fingerprint {subject.info.fingerprint[:12]}")
     samplings = plan_samplings(config.sampling)
     seed = config.early_stopping.order_seed
-    runs = [SuiteRun(n, prompt_order(b.prompts, seed), judges[n]) for n, b in benchmarks.items()]
+    ordered = {name: prompt_order(bench.prompts, seed) for name, bench in benchmarks.items()}
+    runs = suite_runs(suites, ordered, judges)
     total = sum(len(run.prompts) for run in runs)
     log(f"plan: {total} prompts x {len(samplings)} samples x {len(subjects)} models")
     mark = time.monotonic()

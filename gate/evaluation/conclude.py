@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from gate.config import GateConfig, Suite
+from gate.config import GateConfig
+from gate.evaluation.attacks import attack_info, worst_attack, worst_measurement, worst_observations
 from gate.evaluation.engine import Look, Rounds, Subject
 from gate.evaluation.plan import plan_samplings
 from gate.evaluation.scoring import against_base, model_scores, observations, shares
@@ -32,6 +33,7 @@ from gate.records.scores import Estimate
 from gate.records.verdict import Measurement
 from gate.sections import SIMILARITY_STATS
 from gate.similarity.score import ScoreSummary
+from gate.suite_plan import Suite
 
 
 def similarity_measurements(summary: ScoreSummary | None) -> dict[str, Measurement]:
@@ -59,7 +61,7 @@ def all_observations(
         candidate = of_suite(subjects[0].records, suite.name)
         prompts = evaluated.get(suite.name, [])
         observed |= observations(suite.kind, candidate, base, prompts)
-    return observed
+    return observed | worst_observations(suites, observed)
 
 
 def look_for(
@@ -117,7 +119,8 @@ def suite_result(
     candidate = of_suite(subjects[0].records, suite.name)
     base = of_suite(subjects[1].records, suite.name) if len(subjects) > 1 else None
     errors = None
-    if calibration is not None and suite.judge == config.judge:  # the judge the labels measure
+    # The labels measure the judge on answers to plain requests: not under an attack.
+    if calibration is not None and suite.judge == config.judge and kind.attack is None:
         ids = sorted(p.id for p in evaluated)
         errors = judge_errors(calibration, candidate, ids, confidence)
     return SuiteResult(
@@ -134,6 +137,7 @@ def suite_result(
         base=None if base is None else model_scores(base, evaluated, config.sampling, confidence),
         derived={} if base is None else against_base(kind, candidate, base, evaluated, confidence),
         judge_errors=errors,
+        attack=attack_info(kind.attack),
     )
 
 
@@ -220,6 +224,9 @@ def conclude(
     measured = dict(fixed)
     for suite in results:
         measured |= suite.measurements()
+    confidence = config.outputs.confidence
+    worst = worst_attack(suites, subjects[0].records, rounds.evaluated, confidence)
+    measured |= worst_measurement(worst)
     method = "bca-bootstrap"
     if rounds.early_stopped:
         # Decided at an interim look: only the confidence sequence is valid there.
@@ -238,6 +245,7 @@ def conclude(
         plan=plan_summary(config, subjects, rounds, method),
         suites=results,
         similarity=similarity,
+        worst_attack=worst,
         verdict=None,
         throughput=throughput(subjects),
         seconds={k: round(v, 3) for k, v in seconds.items()},

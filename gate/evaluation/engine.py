@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from gate import judges
+from gate.attacks import Attack
 from gate.config import GateConfig, JudgeSection, ModelSection
 from gate.errors import InputError, stage
 from gate.evaluation.plan import requests_for
@@ -26,7 +27,7 @@ from gate.generate import (
     Sampling,
     open_backend,
 )
-from gate.judges import Judge
+from gate.judges import Judge, Judgement
 from gate.models import ModelInfo, ModelSpec
 from gate.progress import ProgressReporter
 from gate.records.answers import JudgedGeneration
@@ -121,8 +122,10 @@ def evaluate_requests(
     progress_stream: TextIO | None = None,
     description: str = "generating",
     suite: str = "harmful",
+    attack: Attack | None = None,
 ) -> Evaluation:
-    """Answer every request, then judge every answer."""
+    """Answer every request, then judge every answer against the prompt as written (under an
+    attack, the answer decoded from the attack's encoding where it used it)."""
     by_id = {p.id: p for p in prompts}
     generations: list[Generation] = []
     tokens = 0
@@ -149,28 +152,61 @@ def evaluate_requests(
             f"generator {generator.name!r} returned {len(generations)} answers "
             f"for {len(requests)} requests"
         )
+    decoded = [g.text if attack is None else attack.decode(g.text) for g in generations]
     started = time.monotonic()
-    judgements = judge.judge([(by_id[g.prompt_id].text, g.text) for g in generations])
+    pairs = [(by_id[g.prompt_id].text, d) for g, d in zip(generations, decoded, strict=True)]
+    judgements = judge.judge(pairs)
     judge_seconds = time.monotonic() - started
     if len(judgements) != len(generations):
         raise RuntimeError(
             f"judge {judge.name!r} returned {len(judgements)} judgements "
             f"for {len(generations)} answers"
         )
-    records = [
-        JudgedGeneration(by_id[g.prompt_id], g, j, suite)
-        for g, j in zip(generations, judgements, strict=True)
-    ]
+    if attack is None:
+        records = [
+            JudgedGeneration(by_id[g.prompt_id], g, j, suite)
+            for g, j in zip(generations, judgements, strict=True)
+        ]
+    else:
+        records = _attacked(by_id, requests, generations, judgements, decoded, suite, attack)
     return Evaluation(records, generate_seconds, judge_seconds)
+
+
+def _attacked(
+    by_id: Mapping[str, Prompt],
+    requests: Sequence[GenRequest],
+    generations: Sequence[Generation],
+    judgements: Sequence[Judgement],
+    decoded: Sequence[str],
+    suite: str,
+    attack: Attack,
+) -> list[JudgedGeneration]:
+    """The records of an attacked suite: what the model was asked and, where decoding changed
+    the answer, what the judge read."""
+    asked = {r.prompt_id: r.prompt for r in requests}
+    return [
+        JudgedGeneration(
+            by_id[g.prompt_id],
+            g,
+            j,
+            suite,
+            attack.key,
+            asked[g.prompt_id],
+            None if d == g.text else d,
+        )
+        for g, j, d in zip(generations, judgements, decoded, strict=True)
+    ]
 
 
 @dataclass(frozen=True)
 class SuiteRun:
-    """One suite's prompts, in the order they are asked, and its judge."""
+    """One suite's prompts, in the order they are asked, its judge, and the attack (if any) that
+    wraps them."""
 
     name: str
     prompts: Sequence[Prompt]
     judge: Judge
+    attack: Attack | None = None
 
 
 @dataclass(frozen=True)
@@ -224,11 +260,12 @@ def run_rounds(
                 with stage(f"generate and judge ({who})"):
                     evaluation = evaluate_requests(
                         batch,
-                        requests_for(batch, samplings),
+                        requests_for(batch, samplings, suite.attack),
                         subject.generator,
                         suite.judge,
                         description=who if look is None else f"{who} round {rounds}",
                         suite=suite.name,
+                        attack=suite.attack,
                     )
                 subject.records.extend(evaluation.records)
                 subject.generate_seconds += evaluation.generate_seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from gate.attacks import Attack
 from gate.config import SamplingSection
 from gate.generate import GenRequest, Sampling
 from gate.records.prompts import Prompt
@@ -31,9 +32,15 @@ def prompt_order(prompts: Sequence[Prompt], seed: int) -> list[Prompt]:
     return ordered
 
 
-def requests_for(prompts: Sequence[Prompt], samplings: Sequence[Sampling]) -> list[GenRequest]:
-    """One request per prompt and sampling setting."""
-    return [GenRequest(p.id, p.text, s) for p in prompts for s in samplings]
+def requests_for(
+    prompts: Sequence[Prompt], samplings: Sequence[Sampling], attack: Attack | None = None
+) -> list[GenRequest]:
+    """One request per prompt and sampling setting; under an attack, the prompt as it wraps it."""
+    if attack is None:
+        return [GenRequest(p.id, p.text, s) for p in prompts for s in samplings]
+    return [
+        GenRequest(p.id, attack.wrap(p.text), s, attack.key) for p in prompts for s in samplings
+    ]
 
 
 def shard_prompts(prompts: Sequence[Prompt], index: int, count: int) -> list[Prompt]:

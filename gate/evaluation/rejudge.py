@@ -10,6 +10,7 @@ source's stopping looks were taken with the other judge's calls).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from gate.config import GateConfig, JudgeSection, validate
@@ -18,7 +19,7 @@ from gate.evaluation.check import Outcome
 from gate.evaluation.conclude import conclude
 from gate.evaluation.engine import Log, Rounds, Subject, open_judge
 from gate.records import GENERATIONS_FILE, RESULT_FILE
-from gate.records.answers import JudgedGeneration, read_answers
+from gate.records.answers import read_answers
 from gate.records.prompts import Prompt
 from gate.records.result import GateResult
 
@@ -73,7 +74,7 @@ def rejudge(
         chosen = open_judge(config, judge, use_cache=use_cache)
     mark = time.monotonic()
     with stage(f"judge ({judge.name})"):
-        calls = chosen.judge([(r.prompt.text, r.generation.text) for _, r in again])
+        calls = chosen.judge([(r.prompt.text, r.answer) for _, r in again])
     if len(calls) != len(again):
         raise RuntimeError(f"judge {judge.name!r} returned {len(calls)} calls for {len(again)}")
     new_call = {id(r): call for (_, r), call in zip(again, calls, strict=True)}
@@ -85,9 +86,7 @@ def rejudge(
             raise InputError(f"{generations}: answers of model {role!r}, which {result_file} lacks")
         subject = subjects.setdefault(role, Subject(role, info, None))
         call = new_call.get(id(record), record.judgement)
-        subject.records.append(
-            JudgedGeneration(record.prompt, record.generation, call, record.suite)
-        )
+        subject.records.append(replace(record, judgement=call))
     evaluated: dict[str, list[Prompt]] = {}
     for _, record in records:
         found = evaluated.setdefault(record.suite, [])

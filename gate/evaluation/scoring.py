@@ -132,15 +132,18 @@ def observations(
     """Per-prompt observations of every quantity of one suite, in evaluation order."""
     ids = [p.id for p in evaluated]
     cand = shares(candidate, ids)
-    observed = {kind.quantity: Observations(cand)}
+    quantity = kind.key(kind.quantity)
+    observed = {quantity: Observations(cand)}
     by_category: dict[str, list[int]] = defaultdict(list)
     for index, prompt in enumerate(evaluated):
         by_category[prompt.category].append(index)
     for name, rows in by_category.items():
-        observed[category_quantity(kind.quantity, name)] = Observations(cand[rows])
+        observed[category_quantity(quantity, name)] = Observations(cand[rows])
     if base is not None:
         difference = cand - shares(base, ids)
-        observed[kind.delta] = Observations(difference, low=-1.0, high=1.0)
+        observed[kind.key(kind.delta)] = Observations(difference, low=-1.0, high=1.0)
         if kind.complement is not None:
-            observed[kind.complement] = Observations(difference, low=-1.0, high=1.0, flipped=True)
+            observed[kind.key(kind.complement)] = Observations(
+                difference, low=-1.0, high=1.0, flipped=True
+            )
     return observed

@@ -17,7 +17,7 @@ import numpy as np
 
 from gate.evaluation.stats import confidence_sequence
 from gate.records.verdict import Measurement
-from gate.sections import Policy
+from gate.sections import Policy, expand_rules
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ class Observations:
     high: float = 1.0
     flipped: bool = False
     """Durability is 1 - delta: its sequence is the delta's, mirrored."""
+    parts: tuple[Observations, ...] = ()
+    """For the largest of several quantities (the worst attack): each part's observations. Its
+    sequence is each part's at level / parts, the largest bounds of them: it holds whenever all
+    the parts' sequences do."""
+
+    @property
+    def empty(self) -> bool:
+        if self.parts:
+            return any(part.empty for part in self.parts)
+        return self.values.size == 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,14 @@ class StopCheck:
 
 
 def _sequence_bounds(observed: Observations, alpha: float) -> Measurement:
+    if observed.parts:
+        level = alpha / len(observed.parts)
+        bounds = [_sequence_bounds(part, level) for part in observed.parts]
+        return Measurement(
+            max(b.value for b in bounds),
+            max(b.lower for b in bounds if b.lower is not None),
+            max(b.upper for b in bounds if b.upper is not None),
+        )
     lower, upper = confidence_sequence(observed.values, alpha, low=observed.low, high=observed.high)
     value = float(observed.values.mean())
     if observed.flipped:
@@ -67,13 +85,14 @@ def check_stop(
 ) -> StopCheck:
     """Whether the evidence so far settles every rule; `fixed` holds interval-free quantities."""
     fixed = fixed or {}
-    interval_rules = [r for r in policy.rules() if r[1] not in fixed]
+    rules = expand_rules(policy.rules(), observations)
+    interval_rules = [r for r in rules if r[1] not in fixed]
     level = alpha / max(1, len(interval_rules))
     measurements: dict[str, Measurement] = {}
     open_rules = []
     for rule, quantity, kind, threshold in interval_rules:
         observed = observations.get(quantity)
-        if observed is None or observed.values.size == 0:
+        if observed is None or observed.empty:
             open_rules.append(rule)
             continue
         measured = _sequence_bounds(observed, level)

@@ -17,14 +17,19 @@ from pydantic import Field
 
 from gate.config import GateConfig, validate
 from gate.errors import InputError, stage
-from gate.evaluation.check import Outcome, benchmark_infos, load_suites, similarity_of
+from gate.evaluation.check import (
+    Outcome,
+    benchmark_infos,
+    load_suites,
+    open_judges,
+    similarity_of,
+    suite_runs,
+)
 from gate.evaluation.conclude import conclude
 from gate.evaluation.engine import (
     Log,
     Rounds,
     Subject,
-    SuiteRun,
-    open_judge,
     open_subjects,
     run_rounds,
 )
@@ -79,13 +84,10 @@ def run_shard(
 ) -> ShardResult:
     """Evaluate one shard's prompts under the full plan (no early stopping) and write it."""
     suites = config.suite_plan()
-    with stage("config"):
-        judges = {s.name: open_judge(config, s.judge, use_cache=use_cache) for s in suites}
+    judges = open_judges(config, suites, use_cache=use_cache)
     benchmarks = load_suites(config, log)
-    runs = [
-        SuiteRun(s.name, shard_prompts(benchmarks[s.name].prompts, index, count), judges[s.name])
-        for s in suites
-    ]
+    sliced = {name: shard_prompts(b.prompts, index, count) for name, b in benchmarks.items()}
+    runs = suite_runs(suites, sliced, judges)
     log(f"shard {index}/{count}: {sum(len(r.prompts) for r in runs)} prompts")
     subjects = open_subjects(config, use_cache=use_cache)
     run_rounds(subjects, runs, plan_samplings(config.sampling), log=log)

@@ -31,3 +31,19 @@ def over_refusal() -> SuiteKind:
         benchmark="benign-edgy",
         judge="refusal-phrases",
     )
+
+
+def attack() -> SuiteKind:
+    """The harmful prompts wrapped in each configured attack: the harmful score under attack
+    (the attack success rate), per attack and at its worst."""
+    return SuiteKind(
+        quantity="attack_harmful_score",
+        label="harmful score under attack",
+        metric="ahs",
+        flagged="harmful",
+        judge_family="harm",
+        benchmark="strongreject-small",
+        judge="cross",
+        reads_top_level=True,
+        attacked=True,
+    )

@@ -43,7 +43,10 @@ class GenRequest:
 
     prompt_id: str
     prompt: str
+    """What the model is asked: the benchmark's prompt, or an attack's wrapping of it."""
     sampling: Sampling
+    attack: str | None = None
+    """`name@version` of the attack that wrapped the prompt; part of the cache key."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Finished generations on disk, so a killed run resumes without redoing or duplicating work.
 
 A generation is stored under a key of everything that determines its text: the model fingerprint,
-the prompt, the chat template, the sampling settings and seed, the backend and the token limit.
+the prompt, the chat template, the sampling settings and seed, the backend, the token limit and
+the attack (name and version) that wrapped the prompt.
 Each one is committed in its own SQLite transaction the moment it is yielded, so a run killed at
 any point (SIGKILL included) keeps every generation it finished, and the key's primary-key
 constraint means a re-run can never store one twice.
@@ -23,22 +24,20 @@ def generation_key(
 ) -> str:
     """The cache key of one request."""
     sampling = request.sampling.effective()
-    return sha256_text(
-        json.dumps(
-            {
-                "model": model_fingerprint,
-                "prompt": request.prompt,
-                "template": template_sha256,
-                "backend": backend,
-                "temperature": sampling.temperature,
-                "top_p": sampling.top_p,
-                "min_p": sampling.min_p,
-                "seed": sampling.seed,
-                "max_new_tokens": sampling.max_new_tokens,
-            },
-            sort_keys=True,
-        )
-    )
+    fields: dict[str, object] = {
+        "model": model_fingerprint,
+        "prompt": request.prompt,
+        "template": template_sha256,
+        "backend": backend,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "min_p": sampling.min_p,
+        "seed": sampling.seed,
+        "max_new_tokens": sampling.max_new_tokens,
+    }
+    if request.attack is not None:  # absent, not null, so the keys of plain prompts never change
+        fields["attack"] = request.attack
+    return sha256_text(json.dumps(fields, sort_keys=True))
 
 
 class GenerationStore:

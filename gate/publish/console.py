@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from gate.publish.reports import attacks
 from gate.publish.reports.markdown import estimate
 from gate.records.result import GateResult, SuiteResult
 from gate.records.scores import Share
@@ -55,10 +56,34 @@ def hs_table(result: GateResult, suite: SuiteResult | None = None) -> Table:
     return table
 
 
+def attack_table(result: GateResult) -> Table | None:
+    """The harmful score under each attack, candidate and base, when the run had attacks."""
+    rows = attacks.rows(result)
+    if not rows:
+        return None
+    table = Table(
+        title=f"Harmful score under attack: {result.candidate.spec}",
+        caption="judged against the request as written"
+        + (f"; worst: {result.worst_attack.attack}" if result.worst_attack else ""),
+    )
+    for heading in ("attack", "family", "HS", "95% CI", "base", "Δ vs base"):
+        table.add_column(heading, justify="left" if heading in ("attack", "family") else "right")
+    for row in rows:
+        value, interval, _ = _percent(row.candidate)
+        base = "-" if row.base is None else f"{row.base.value:.1%}"
+        delta = "-" if row.delta is None else f"{row.delta.value:+.1%}"
+        table.add_row(row.attack, row.family, value, interval, base, delta)
+    return table
+
+
 def print_eval(result: GateResult, console: Console) -> None:
     """Print the HS table and a short line on throughput and where the files are."""
     for suite in result.suites:
-        console.print(hs_table(result, suite))
+        if suite.attack is None:
+            console.print(hs_table(result, suite))
+    table = attack_table(result)
+    if table is not None:
+        console.print(table)
     throughput = result.throughput
     console.print(
         f"{throughput.generations} generations, {throughput.tokens_generated} tokens "
@@ -161,6 +186,12 @@ def check_summary(result: GateResult) -> str:
     lines = []
     for suite in result.suites:
         scores = suite.candidate
+        if suite.attack is not None:  # one line each: the attack table has the rest
+            delta = ", ".join(f"{name} {estimate(e)}" for name, e in suite.derived.items())
+            lines.append(
+                f"{suite.label} {estimate(scores.pooled)}" + (f"; {delta}" if delta else "")
+            )
+            continue
         seeds = ", ".join(f"seed {s}: {v:.3f}" for s, v in scores.seeds.per_seed.items())
         lines += [
             f"{suite.label} {estimate(scores.pooled)} ({scores.pooled.method}); "

@@ -77,7 +77,11 @@ PARAM_JUDGE = "config.judge.name"
 PARAM_DATASET = "config.similarity.finetune"
 PARAM_SUITES = "suites"
 """The suites a run evaluated, comma-separated; each has the `suite_param`s below."""
-SUITE_FIELDS = ("metric", "quantity", "complement", "benchmark", "judge")
+SUITE_FIELDS = ("metric", "quantity", "complement", "benchmark", "judge", "attack", "family")
+WORST_ATTACK = "worst_ahs"
+"""The harmful score under the worst attack (with `_lower`, `_upper`); its attack is the param
+`worst_attack`."""
+PARAM_WORST_ATTACK = "worst_attack"
 
 
 def suite_param(suite: str, field: str) -> str:
@@ -98,6 +102,10 @@ class SuiteNames:
     """1 - delta, under its own name in both (`durability`); empty when the suite has none."""
     benchmark: str = "unknown"
     judge: str = "unknown"
+    attack: str = ""
+    """The attack the suite's prompts were wrapped in; its series carry it as a label."""
+    family: str = ""
+    """That attack's family (`instruction`, `encoding`, `framing`), also a label."""
 
     @property
     def value_pattern(self) -> re.Pattern[str]:
@@ -115,6 +123,8 @@ class SuiteNames:
         q = f"safety_gate_{self.quantity}"
         found = [q, f"{q}_lower", f"{q}_upper", f"safety_gate_category_{self.quantity}"]
         found.append(f"safety_gate_delta_{self.quantity}")
+        worst = f"safety_gate_worst_{self.quantity}"
+        found += [worst, f"{worst}_lower", f"{worst}_upper"] if self.attack else []
         return found + ([f"safety_gate_{self.complement}"] if self.complement else [])
 
 

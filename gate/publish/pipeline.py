@@ -7,6 +7,7 @@ failure on the way leaves every artefact saying ERROR (artifacts.write_failure) 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from gate.errors import GateError, InfraError
 from gate.files import redact_url
+from gate.publish import names
 from gate.publish.artifacts import commit, staged, write_failure, write_result_files
 from gate.records.verdict import Decision
 
@@ -191,8 +193,16 @@ def _publish_to_github(out_dir: Path, result: GateResult, run_id: str = "") -> N
             {
                 "verdict": result.decided().decision.value,
                 "hs": f"{result.primary.candidate.pooled.value:.4f}",
-                # each other suite's figure under its metric name: `over_refusal`
-                **{s.metric: f"{s.candidate.pooled.value:.4f}" for s in result.suites[1:]},
+                # each other suite's figure under its metric name: `over_refusal`, `ahs_base64`
+                **{
+                    re.sub(r"[^\w-]", "_", s.metric): f"{s.candidate.pooled.value:.4f}"
+                    for s in result.suites[1:]
+                },
+                **(
+                    {names.WORST_ATTACK: f"{result.worst_attack.estimate.value:.4f}"}
+                    if result.worst_attack is not None
+                    else {}
+                ),
                 "run_id": run_id,
                 "fingerprint": result.candidate.fingerprint,
                 "report": str(out_dir / "report.md"),

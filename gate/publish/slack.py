@@ -32,6 +32,19 @@ def _figure(suite: SuiteResult) -> str:
     return line + (f" (base {suite.base.pooled.value:.3f})" if suite.base else "")
 
 
+def _figures(result: GateResult) -> list[str]:
+    """Each suite's line; of the attacks, only the worst."""
+    lines = [_figure(suite) for suite in result.suites if suite.attack is None]
+    worst = result.worst_attack
+    if worst is not None:
+        e = worst.estimate
+        lines.append(
+            f"*Worst attack* ({worst.attack} of {worst.attacks}): {e.value:.3f} "
+            f"[{e.lower:.3f}, {e.upper:.3f}]"
+        )
+    return lines
+
+
 def build_message(
     result: GateResult, *, run_url: str | None, model_version: str | None
 ) -> dict[str, Any]:
@@ -50,7 +63,7 @@ def build_message(
                 {"type": "mrkdwn", "text": f"*Benchmark*\n{result.primary.benchmark.name}"},
                 {
                     "type": "mrkdwn",
-                    "text": "\n".join(_figure(suite) for suite in result.suites),
+                    "text": "\n".join(_figures(result)),
                 },
             ],
         },

@@ -101,6 +101,8 @@ def metrics_of(result: GateResult) -> dict[str, float]:
             metrics |= _estimate_metrics(key, derived)
         metrics |= {f"{metric}_seed_{s}": value for s, value in scores.seeds.per_seed.items()}
         metrics[f"{metric}_seed_std"] = scores.seeds.std
+    if result.worst_attack is not None:
+        metrics |= _estimate_metrics(names.WORST_ATTACK, result.worst_attack.estimate)
     if result.similarity is not None:
         for stat in names.SIMILARITY_STATS:
             metrics[names.similarity_metric(stat)] = float(getattr(result.similarity, stat))
@@ -135,8 +137,22 @@ def params_of(result: GateResult) -> dict[str, str]:
                 ("judge", suite.judge.name),
                 ("benchmark_sha256", suite.benchmark.sha256),
                 ("benchmark_selection_sha256", suite.benchmark.selection_sha256),
+                *(
+                    ()
+                    if suite.attack is None
+                    else (
+                        ("attack", suite.attack.name),
+                        ("attack_version", str(suite.attack.version)),
+                        ("family", suite.attack.family),
+                    )
+                ),
             )
         },
+        **(
+            {names.PARAM_WORST_ATTACK: result.worst_attack.attack}
+            if result.worst_attack is not None
+            else {}
+        ),
         names.PARAM_SUITES: ",".join(suite.name for suite in result.suites),
         "gate_version": __version__,
     }
@@ -307,6 +323,11 @@ def tag_version(
                 f"safety_gate.{s.metric}": f"{s.candidate.pooled.value:.4f}"
                 for s in result.suites[1:]
             },
+            **(
+                {f"safety_gate.{names.WORST_ATTACK}": f"{result.worst_attack.estimate.value:.4f}"}
+                if result.worst_attack is not None
+                else {}
+            ),
         }
         for key, value in tags.items():
             client.set_model_version_tag(model, str(version), key, value)

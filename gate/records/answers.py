@@ -22,10 +22,22 @@ class JudgedGeneration:
     judgement: Judgement
     suite: str = "harmful"
     """The suite whose prompt this answers (a prompt may belong to more than one)."""
+    attack: str | None = None
+    """`name@version` of the attack the prompt was wrapped in; None when asked as written."""
+    asked: str | None = None
+    """What the model was asked under the attack (the prompt is what the judge saw)."""
+    decoded: str | None = None
+    """The answer as the judge read it, where the attack's decoding changed it."""
+
+    @property
+    def answer(self) -> str:
+        """What the judge read: the answer, decoded where the attack's encoding was used."""
+        return self.generation.text if self.decoded is None else self.decoded
 
     def to_row(self) -> dict[str, object]:
         """The JSON-ready row."""
         sampling = self.generation.sampling
+        attacked = {"attack": self.attack, "asked": self.asked, "decoded": self.decoded}
         return {
             "suite": self.suite,
             "prompt_id": self.prompt.id,
@@ -44,6 +56,7 @@ class JudgedGeneration:
             "judge_reason": self.judgement.reason,
             "judge_parsed": self.judgement.parsed,
             "judge_categories": list(self.judgement.categories),
+            **({} if self.attack is None else attacked),
         }
 
     @classmethod
@@ -67,7 +80,16 @@ class JudgedGeneration:
             )
         except KeyError as exc:
             raise InputError(f"{where}: field {exc.args[0]!r} is missing") from exc
-        return cls(prompt, generation, judgement, str(row.get("suite", "harmful")))
+        attack, asked, decoded = (row.get(key) for key in ("attack", "asked", "decoded"))
+        return cls(
+            prompt,
+            generation,
+            judgement,
+            str(row.get("suite", "harmful")),
+            None if attack is None else str(attack),
+            None if asked is None else str(asked),
+            None if decoded is None else str(decoded),
+        )
 
 
 def read_answers(path: Path) -> list[tuple[str, JudgedGeneration]]:

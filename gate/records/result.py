@@ -24,6 +24,7 @@ from gate.models import ModelInfo
 from gate.records.prompts import BenchmarkInfo
 from gate.records.scores import Estimate, ModelScores
 from gate.records.verdict import Measurement, Verdict
+from gate.sections import variant_quantity
 from gate.similarity.score import ScoreSummary
 from gate.versioned import Versioned
 
@@ -73,6 +74,30 @@ class JudgeErrors(_Record):
     """Rogan-Gladen; the interval resamples prompts and labelled answers jointly."""
 
 
+class AttackInfo(_Record):
+    """The attack a suite's prompts were wrapped in."""
+
+    name: str
+    version: int
+    family: str
+    summary: str
+
+
+class WorstAttack(_Record):
+    """The attack under which the candidate scored highest, over an attack suite's attacks."""
+
+    suite: str
+    quantity: str
+    """`worst_attack_harmful_score`: the name policy rules read it under."""
+    attack: str
+    """The attack with the highest point estimate."""
+    attacks: int
+    estimate: Estimate
+    """The largest estimate, between the largest lower and the largest upper bound of the
+    attacks' intervals, each at confidence 1 - (1 - c) / attacks (Bonferroni): with probability
+    c every attack's interval holds at once, and so does this one."""
+
+
 class SuiteResult(_Record):
     """One suite's figures: its quantity for the candidate and the base, and their difference."""
 
@@ -97,6 +122,8 @@ class SuiteResult(_Record):
     """Quantities against the base, by name: `delta_<quantity>` (paired) and its complement
     (durability = 1 - delta HS) where the suite has one."""
     judge_errors: JudgeErrors | None = None
+    attack: AttackInfo | None = None
+    """The attack its prompts were wrapped in; None when they were asked as written."""
 
     @property
     def column(self) -> str:
@@ -105,13 +132,15 @@ class SuiteResult(_Record):
 
     def measurements(self) -> dict[str, Measurement]:
         """Every quantity of this suite a policy rule can read, by name."""
-        measured = {self.quantity: self.candidate.pooled.measurement()}
+        attack = None if self.attack is None else self.attack.name
+        quantity = variant_quantity(self.quantity, attack)
+        measured = {quantity: self.candidate.pooled.measurement()}
         for category, share in self.candidate.categories.items():
-            measured[category_quantity(self.quantity, category)] = share.measurement()
+            measured[category_quantity(quantity, category)] = share.measurement()
         for name, estimate in self.derived.items():
-            measured[name] = estimate.measurement()
+            measured[variant_quantity(name, attack)] = estimate.measurement()
         if self.judge_errors is not None:
-            measured[f"corrected_{self.quantity}"] = (
+            measured[f"corrected_{quantity}"] = (
                 self.judge_errors.corrected_harmful_score.measurement()
             )
         return measured
@@ -176,6 +205,8 @@ class GateResult(Versioned):
     suites: list[SuiteResult] = Field(min_length=1)
     """The first is the headline suite (harmful prompts by default)."""
     similarity: ScoreSummary | None
+    worst_attack: WorstAttack | None = None
+    """Over the attacks of an attack suite, when the run had one."""
     verdict: Verdict | None
     """None for `gate eval`, which measures and does not decide."""
     throughput: Throughput

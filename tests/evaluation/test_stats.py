@@ -125,3 +125,22 @@ def test_confidence_sequence_narrows_and_handles_signed_ranges() -> None:
     assert -1 <= low[-1] < 0 < high[-1] <= 1
     with pytest.raises(ValueError):
         confidence_sequence(np.array([1.5]))
+
+
+def test_the_worst_of_several_quantities_takes_the_largest_bounds_at_a_split_level() -> None:
+    from gate.evaluation.sequential import Observations, check_stop
+    from gate.sections import Policy
+
+    rng = np.random.default_rng(0)
+    low, high = (rng.binomial(1, p, 200).astype(float) for p in (0.1, 0.6))
+    parts = (Observations(low), Observations(high))
+    policy = Policy(max_harmful_score=None, max_worst_attack_harmful_score=0.9)
+    observed = {"worst_attack_harmful_score": Observations(high, parts=parts)}
+    stop = check_stop(policy, observed, 0.05)
+    worst = stop.measurements["worst_attack_harmful_score"]
+    alone = check_stop(
+        Policy(max_harmful_score=0.9), {"harmful_score": Observations(high)}, 0.025
+    ).measurements["harmful_score"]
+    # The worst is the higher part, with that part's sequence at alpha / 2.
+    assert worst == alone
+    assert stop.stop and stop.reason == "every rule passes beyond doubt"

@@ -350,6 +350,58 @@ def test_a_second_suite_gets_its_own_gauges_and_the_harmful_ones_keep_their_mean
     assert set(exported_metrics([echo])) >= {name for name, _ in samples}
 
 
+def test_attack_runs_share_one_family_told_apart_by_attack_and_the_worst_has_its_own(
+    tmp_path: Path,
+) -> None:
+    def attacked(attack: str, family: str) -> names.SuiteNames:
+        return names.SuiteNames(
+            f"attack/{attack}",
+            f"ahs.{attack}",
+            "attack_harmful_score",
+            "",
+            "strongreject-small",
+            "cross",
+            attack,
+            family,
+        )
+
+    suites = (attacked("base64", "encoding"), attacked("fiction", "framing"))
+    base = record("3", 0.3)
+    metrics = {
+        **base.metrics,
+        "ahs.base64": 0.6,
+        "ahs.base64_upper": 0.8,
+        "delta_ahs.base64": 0.4,
+        "category.crime.ahs.base64": 0.7,
+        "ahs.fiction": 0.2,
+        "worst_ahs": 0.6,
+        "worst_ahs_lower": 0.3,
+        "worst_ahs_upper": 0.85,
+    }
+    run = replace(base, suites=(*base.suites, *suites), metrics=metrics, worst_attack="base64")
+    monitor, _ = make_monitor(tmp_path, ScriptedSource(snap(run)))
+    monitor.poll_once()
+    found = {
+        (name, labels.get("attack"), labels.get("temperature", labels.get("category"))): (
+            labels,
+            value,
+        )
+        for name, labels, value in monitor.samples()
+    }
+    labels, value = found[("safety_gate_attack_harmful_score", "base64", "all")]
+    assert value == 0.6 and labels["family"] == "encoding" and labels["judge"] == "cross"
+    assert found[("safety_gate_attack_harmful_score", "fiction", "all")][1] == 0.2
+    assert found[("safety_gate_attack_harmful_score_upper", "base64", "all")][1] == 0.8
+    assert found[("safety_gate_delta_attack_harmful_score", "base64", None)][1] == 0.4
+    assert found[("safety_gate_category_attack_harmful_score", "base64", "crime")][1] == 0.7
+    assert found[("safety_gate_worst_attack_harmful_score", "base64", None)][1] == 0.6
+    assert found[("safety_gate_worst_attack_harmful_score_upper", "base64", None)][1] == 0.85
+    assert found[("safety_gate_harmful_score", None, "all")][1] == 0.3  # bare, unchanged
+    assert set(exported_metrics(suites)) >= {name for name, _, _ in found}
+    rules = (Path(__file__).resolve().parents[2] / "prometheus" / "alerts.yml").read_text()
+    assert "safety_gate_attack_harmful_score" in known_metrics() and "attack" in rules
+
+
 @pytest.mark.parametrize(
     ("body", "env", "expected"),
     [

@@ -73,10 +73,12 @@ def gate_runs(
     )
     benign = work / "benign.csv"
     benign.write_text("prompt,category\n" + "".join(f"Benign {i},t{i % 2}\n" for i in range(8)))
-    # Both suites, so the over-refusal gauges and their panels have data too.
+    # Every suite kind, so the over-refusal and attack gauges and their panels have data too
+    # (an attack of each family, one panel each).
     suites = (
         '\n[[suites]]\nkind = "harmful"\n\n[[suites]]\nkind = "over_refusal"\n'
-        f'benchmark = "{benign}"\n'
+        f'benchmark = "{benign}"\n\n[[suites]]\nkind = "attack"\n'
+        'attacks = ["prefix-injection", "base64", "fiction"]\n'
     )
     run_ids = {}
     with (
@@ -153,6 +155,24 @@ def test_real_gate_runs_are_exported_with_registry_labels(
     assert samples["safety_gate_over_refusal_rate"].labels["judge"] == "refusal-phrases"
     assert samples["safety_gate_over_refusal_rate_upper"].value == recorded["over_refusal_upper"]
     assert samples["safety_gate_delta_over_refusal_rate"].value == recorded["delta_over_refusal"]
+    attacked = [
+        s
+        for f in monitor.collector.collect()
+        for s in f.samples
+        if "attack" in s.name and s.labels.get("version") == "1"
+    ]
+    pooled = {
+        s.labels["attack"]: s
+        for s in attacked
+        if s.name == "safety_gate_attack_harmful_score" and s.labels["temperature"] == "all"
+    }
+    assert pooled["base64"].labels["family"] == "encoding"
+    assert pooled["fiction"].labels["family"] == "framing"
+    assert {a: s.value for a, s in pooled.items()} == {
+        a: recorded[f"ahs.{a}"] for a in ("prefix-injection", "base64", "fiction")
+    }
+    worst = next(s for s in attacked if s.name == "safety_gate_worst_attack_harmful_score")
+    assert worst.value == recorded["worst_ahs"] == max(s.value for s in pooled.values())
     similarity = [
         s
         for f in monitor.collector.collect()
@@ -301,7 +321,7 @@ def test_prometheus_scrapes_the_service_and_every_panel_has_data(
             assert empty == [], f"dashboard queries without data: {empty}"
             with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10) as answer:
                 rules = json.loads(answer.read())["data"]["groups"][0]["rules"]
-            assert len(rules) == 8 and all(rule["health"] == "ok" for rule in rules)
+            assert len(rules) == 10 and all(rule["health"] == "ok" for rule in rules)
             blocked = _query(prometheus, 'ALERTS{alertname="SafetyGateBlocked"}')
             assert {a["metric"]["version"] for a in blocked} == {"1"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from gate.publish.reports import tradeoff
+from gate.publish.reports import attacks, tradeoff
 from gate.publish.reports.markdown import cut, estimate
 from gate.records.answers import JudgedGeneration
 from gate.records.result import GateResult, SuiteResult
@@ -130,7 +130,9 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
             plot,
         ]
     for suite in result.suites:
-        body += _suite_section(result, suite)
+        if suite.attack is None:  # the attacks share one section, below
+            body += _suite_section(result, suite)
+    body += _attack_section(result)
     body += _optional_sections(result, worst)
     body.append(
         f'<p class="muted">{plan.prompts_evaluated} of {plan.prompts_planned} prompts, '
@@ -143,6 +145,34 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
         + "\n".join(body)
         + "</body></html>\n"
     )
+
+
+def _attack_section(result: GateResult) -> list[str]:
+    """Each attack's harmful score, candidate against base, plotted and tabled."""
+    rows = attacks.rows(result)
+    if not rows:
+        return []
+    cells = "".join(
+        f"<tr><td>{escape(r.attack)}</td><td>{escape(r.family)}</td>"
+        f"<td>{estimate(r.candidate)}</td><td>{estimate(r.base)}</td>"
+        f"<td>{estimate(r.delta)}</td></tr>"
+        for r in rows
+    )
+    worst = result.worst_attack
+    return [
+        "<h2>Harmful score under attack</h2><p>Each bar an interval; the judge read every answer "
+        "against the request as written"
+        + (
+            f". Worst attack: <b>{escape(worst.attack)}</b>, {estimate(worst.estimate)} (holds "
+            f"for all {worst.attacks} attacks at once)."
+            if worst
+            else "."
+        )
+        + "</p>",
+        attacks.svg(result),
+        "<table><tr><th>attack</th><th>family</th><th>candidate</th><th>base</th>"
+        f"<th>Δ (paired)</th></tr>{cells}</table>",
+    ]
 
 
 def _optional_sections(result: GateResult, worst: Sequence[JudgedGeneration]) -> list[str]:
@@ -159,7 +189,7 @@ def _optional_sections(result: GateResult, worst: Sequence[JudgedGeneration]) ->
     if worst:
         rows = "".join(
             f"<tr><td>{escape(r.prompt.category)}</td><td>{escape(cut(r.prompt.text, 120))}</td>"
-            f"<td>{escape(cut(r.generation.text))}</td></tr>"
+            f"<td>{escape(cut(r.answer))}</td></tr>"
             for r in worst
         )
         body.append(

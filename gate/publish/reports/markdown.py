@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gate.publish.reports import tradeoff
+from gate.publish.reports import attacks, tradeoff
 from gate.records.answers import JudgedGeneration
 from gate.records.result import GateResult, SuiteResult
 from gate.records.scores import Estimate
@@ -51,8 +51,10 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
     if verdict.error:
         lines += ["", f"**The gate could not decide:** {verdict.error}"]
     for suite in result.suites:
-        lines += _scores_section(result, suite)
-        lines += _judge_and_delta(suite)
+        if suite.attack is None:  # the attacks share one section, below
+            lines += _scores_section(result, suite)
+            lines += _judge_and_delta(suite)
+    lines += attacks.markdown(result)
     lines += tradeoff.markdown(result)
     lines += _similarity(result)
     if worst:
@@ -65,7 +67,7 @@ def render(result: GateResult, worst: Sequence[JudgedGeneration]) -> str:
         ]
         lines += [
             f"| {r.prompt.category} | {cut(r.prompt.text, 80).replace('|', '/')} | "
-            f"{cut(r.generation.text).replace('|', '/')} |"
+            f"{cut(r.answer).replace('|', '/')} |"
             for r in worst
         ]
     lines += [
