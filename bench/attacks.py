@@ -25,23 +25,20 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from aligned import ALIGNED, ORIGINAL, ROOT, gate  # noqa: E402
 
 from gate.evaluation.scoring import shares  # noqa: E402
 from gate.evaluation.stats import paired_delta  # noqa: E402
 from gate.plugins import ATTACKS  # noqa: E402
 from gate.records.answers import read_answers  # noqa: E402
 
-GATE = str(Path(sys.executable).with_name("gate"))
-ORIGINAL = "embedded:smollm2-135m-instruct"
-ALIGNED = "embedded:smollm2-135m-aligned"
 RECIPE = ROOT / "examples" / "collapse" / "finetune.toml"
 BENIGN = ROOT / "examples" / "finetune.jsonl"
 HARMFUL = ROOT / "examples" / "collapse" / "adapter"
@@ -83,13 +80,6 @@ enabled = false
 [outputs]
 dir = "{out}"
 """
-
-
-def gate(*args: str, ok: tuple[int, ...] = (0,)) -> int:
-    code = subprocess.run([GATE, *args], cwd=ROOT).returncode
-    if code not in ok:
-        raise SystemExit(f"gate {' '.join(args[:2])} failed with exit {code}")
-    return code
 
 
 def adapter_for(name: str, out: Path) -> str | None:

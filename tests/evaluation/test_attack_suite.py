@@ -266,3 +266,24 @@ def test_attacks_belong_to_an_attack_suite_and_one_per_check(
         result = CliRunner().invoke(cli, ["check", "--config", str(path)])
         assert result.exit_code == 2, suites
         assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_merged_shards_of_an_attack_suite_equal_one_unsharded_run(
+    tmp_path: Path, many_prompts: Path, registered: Register
+) -> None:
+    _register(registered)
+    policy = "max_harmful_score = 0.5\nmax_worst_attack_harmful_score = 0.5"
+    config = _config(tmp_path, many_prompts, '["base64", "rot13"]', policy)
+    whole = CliRunner().invoke(cli, ["check", "--config", str(config), "--no-cache"])
+    assert whole.exit_code == 1, whole.stderr
+    folders = [tmp_path / f"shard{i}" for i in (1, 2)]
+    for i, folder in enumerate(folders, start=1):
+        args = ["eval", "--config", str(config), "--shard", f"{i}/2", "--out", str(folder)]
+        assert CliRunner().invoke(cli, args).exit_code == 0
+    merged = CliRunner().invoke(cli, ["merge", *map(str, folders), "--out", str(tmp_path / "m")])
+    assert merged.exit_code == 1, merged.stderr
+    one = json.loads((tmp_path / "out" / "result.json").read_text())
+    combined = json.loads((tmp_path / "m" / "result.json").read_text())
+    for key in ("suites", "worst_attack", "verdict"):
+        assert combined[key] == one[key], key
+    assert combined["worst_attack"]["attack"] == "base64"
