@@ -208,7 +208,11 @@ def test_the_cache_never_gives_one_attack_the_answers_of_another(
     registered(ATTACKS, "twin-b", lambda: _twin("twin-b"))
     config = _config(tmp_path, prompts_csv, '["twin-a", "twin-b"]', "max_harmful_score = 1.0")
     args = ["eval", "--config", str(config), "--out", str(tmp_path / "eval")]
-    assert CliRunner().invoke(cli, args).exit_code == 0
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.stderr
+    # The console shows the attacks as one table, not one table each.
+    assert first.stdout.count("Harmful score under attack") == 1
+    assert "twin-a" in first.stdout and "twin-b" in first.stdout
     # Both attacks ask the same text; each was still generated on its own, once per prompt (the
     # scripted base has the candidate's fingerprint, so its answers are the candidate's, cached).
     assert sum(r.attack == "twin-a@1" for r in ASKED) == 4
