@@ -23,12 +23,8 @@ class Suite:
     kind: SuiteKind
     benchmark: BenchmarkSection
     judge: JudgeSection
-    section: str = ""
+    section: str
     """The `[[suites]]` entry it comes from: its name, which the runs of an attack suite share."""
-
-    def __post_init__(self) -> None:
-        if not self.section:
-            object.__setattr__(self, "section", self.name)
 
 
 def _attack(name: str, where: str) -> str:
@@ -74,7 +70,9 @@ def plan_suites(config: GateConfig, source: str = "settings") -> list[Suite]:
         judge = section.judge or (config.judge if top else JudgeSection(name=kind.judge))
         for attack in _attacks(section, kind, f"{source}: suites[{index}]"):
             if attack is None:
-                plan.append(Suite(section.title, section.kind, kind, benchmark, judge))
+                plan.append(
+                    Suite(section.title, section.kind, kind, benchmark, judge, section.title)
+                )
                 continue
             attacked = replace(
                 kind,

@@ -162,36 +162,30 @@ def evaluate_requests(
             f"judge {judge.name!r} returned {len(judgements)} judgements "
             f"for {len(generations)} answers"
         )
-    if attack is None:
-        records = [
-            JudgedGeneration(by_id[g.prompt_id], g, j, suite)
-            for g, j in zip(generations, judgements, strict=True)
-        ]
-    else:
-        records = _attacked(by_id, requests, generations, judgements, decoded, suite, attack)
+    records = _records(by_id, requests, generations, judgements, decoded, suite, attack)
     return Evaluation(records, generate_seconds, judge_seconds)
 
 
-def _attacked(
+def _records(
     by_id: Mapping[str, Prompt],
     requests: Sequence[GenRequest],
     generations: Sequence[Generation],
     judgements: Sequence[Judgement],
     decoded: Sequence[str],
     suite: str,
-    attack: Attack,
+    attack: Attack | None,
 ) -> list[JudgedGeneration]:
-    """The records of an attacked suite: what the model was asked and, where decoding changed
-    the answer, what the judge read."""
-    asked = {r.prompt_id: r.prompt for r in requests}
+    """The judged generations. Under an attack each also keeps what the model was asked and,
+    where decoding changed the answer, what the judge read; as written, both stay None."""
+    asked = {r.prompt_id: r.prompt for r in requests} if attack is not None else {}
     return [
         JudgedGeneration(
             by_id[g.prompt_id],
             g,
             j,
             suite,
-            attack.key,
-            asked[g.prompt_id],
+            None if attack is None else attack.key,
+            asked.get(g.prompt_id),
             None if d == g.text else d,
         )
         for g, j, d in zip(generations, judgements, decoded, strict=True)

@@ -36,11 +36,9 @@ def requests_for(
     prompts: Sequence[Prompt], samplings: Sequence[Sampling], attack: Attack | None = None
 ) -> list[GenRequest]:
     """One request per prompt and sampling setting; under an attack, the prompt as it wraps it."""
-    if attack is None:
-        return [GenRequest(p.id, p.text, s) for p in prompts for s in samplings]
-    return [
-        GenRequest(p.id, attack.wrap(p.text), s, attack.key) for p in prompts for s in samplings
-    ]
+    text = {p.id: p.text if attack is None else attack.wrap(p.text) for p in prompts}
+    key = None if attack is None else attack.key
+    return [GenRequest(p.id, text[p.id], s, key) for p in prompts for s in samplings]
 
 
 def shard_prompts(prompts: Sequence[Prompt], index: int, count: int) -> list[Prompt]:
