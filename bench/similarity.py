@@ -7,8 +7,17 @@
 3. `gate similarity` on 5k x 5k texts: the first run (embedding everything) against a re-run that
    finds every embedding in the cache. Timed in-process (the command's work) and as whole CLI
    processes (interpreter start and imports included).
+4. `--scale N` (1,000,000 in bench/README.md): the index at N rows, each kind the gate builds
+   (flat, the exact baseline; ivf; ivfsq; ivfpq): build and calibration time, memory (the
+   formula, the serialised index, the process's resident growth), recall@10, the error of the
+   top cosine and the search time of 1,000 unseen queries against exact search. Rows are MiniLM
+   embeddings of our own texts with noise added (embedding a million texts would take about 1.5
+   hours here; see `seed_vectors`).
+5. `--endpoint`: MiniLM through vLLM's `/v1/embeddings` (a server started from .venv-vllm on
+   this machine) against MiniLM in-process, at several client concurrencies, same texts.
 
     .venv/bin/python bench/similarity.py [--alignment 200000] [--finetune 50000] [--texts 5000]
+    .venv/bin/python bench/similarity.py --only scale,endpoint --scale 1000000
 """
 
 from __future__ import annotations
@@ -25,8 +34,12 @@ import numpy as np
 
 from gate.similarity.embed import EmbeddingCache, MiniLMEmbedder, embed_texts
 from gate.similarity.examples import Fields, load_examples
-from gate.similarity.index import build_faiss, calibrate, choose_kind, default_settings, load_index
+from gate.similarity.index import load_index
+from gate.similarity.kinds import build_faiss, calibrate, choose_kind, default_settings
 from gate.similarity.score import run_similarity
+
+sys.path.insert(0, str(Path(__file__).parent))
+from similarity_scale import bench_endpoint, bench_scale  # noqa: E402
 
 K = 10
 
@@ -227,14 +240,23 @@ def main() -> None:
     parser.add_argument("--alignment", type=int, default=200_000)
     parser.add_argument("--finetune", type=int, default=50_000)
     parser.add_argument("--texts", type=int, default=5_000)
-    parser.add_argument("--skip-ann", action="store_true")
+    parser.add_argument("--scale", type=int, default=1_000_000)
+    parser.add_argument("--only", default="embed,cache,ann,scale,endpoint")
+    parser.add_argument("--kinds", default="flat,ivf,ivfsq,ivfpq", help="Index kinds of --scale.")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        bench_embedding(workdir, args.texts)
-        bench_cache(workdir, args.texts)
-        if not args.skip_ann:
+        if "embed" in parts:
+            bench_embedding(workdir, args.texts)
+        if "cache" in parts:
+            bench_cache(workdir, args.texts)
+        if "ann" in parts:
             bench_ann(args.alignment, args.finetune)
+        if "scale" in parts:
+            bench_scale(workdir, args.scale, tuple(args.kinds.split(",")))
+        if "endpoint" in parts:
+            bench_endpoint(workdir)
 
 
 if __name__ == "__main__":

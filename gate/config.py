@@ -156,6 +156,8 @@ class SimilaritySection(_Section):
     prompt_field: str = "prompt"
     response_field: str = "response"
     messages_field: str = "messages"
+    embedder_options: dict[str, Any] = Field(default_factory=dict)
+    """Over the index manifest's: e.g. this run's `base_url` for an endpoint embedder."""
 
 
 class EarlyStoppingSection(_Section):

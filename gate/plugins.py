@@ -8,7 +8,7 @@ Where each kind of extension goes:
 - a generation backend: a module in gate/generate/ with `open(options, target) -> Generator`;
 - a judge: a module in gate/judges/ with `open(options, context) -> Judge` (`family` says what
   flags: `harm` for harmful answers, `refusal` for refused ones);
-- an embedder: gate/similarity/embed.py, `factory(cache_dir=, model=, batch_size=)`;
+- an embedder: gate/similarity/embed.py, `factory(cache_dir=, model=, batch_size=, options=)`;
 - a benchmark: `factory() -> (prompts, sha256 of the source)` (gate/evaluation/data.py);
 - a repair method: `factory(settings, model, layers, batches) -> masks` (gate/repair/prune.py);
 - a report format: `render(result, records) -> str`, meta `filename=` and, to be written by
@@ -83,6 +83,7 @@ def judge_family(name: str) -> str:
 EMBEDDERS: Registry[Any] = Registry("embedder", "safety_gate.embedders")
 EMBEDDERS.add("minilm", "gate.similarity.embed:open_minilm")
 EMBEDDERS.add("hidden-state", "gate.similarity.embed:open_hidden_state")
+EMBEDDERS.add("openai", "gate.similarity.openai:open_openai_embedder")
 
 SUITES: Registry[Any] = Registry("suite kind", "safety_gate.suites")
 SUITES.add("harmful", "gate.evaluation.suites:harmful")

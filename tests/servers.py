@@ -197,3 +197,37 @@ class OpenAIStub(_Loopback):
                 return
 
         self.base_url = f"http://127.0.0.1:{self._serve(Handler)}/v1"
+
+
+class VLLMServer:
+    """vLLM's OpenAI server from `.venv-vllm`, started without waiting so that several servers
+    (and other set-up) can start side by side; `wait` blocks until it answers /v1/models."""
+
+    def __init__(self, python: Path, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.log = log
+        command = [str(python), "-m", "vllm.entrypoints.openai.api_server", *args]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                command, env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+
+    def wait(self, timeout: float = 400) -> str:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"vLLM server exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            return http_ok(f"{self.base_url}/models")
+
+        wait_until(ready, timeout=timeout, what=f"the vLLM server ({self.log}) did not start")
+        return self.base_url
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

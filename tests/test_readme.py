@@ -47,6 +47,7 @@ def _options(command: str) -> set[str]:
     [
         "eval",
         "index build",
+        "index merge",
         "similarity",
         "select",
         "check",

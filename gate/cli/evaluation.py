@@ -179,8 +179,8 @@ def _print(result: GateResult) -> None:
 
 def _eval_shard(config_path: Path | None, shard: str | None, out: Path, no_cache: bool) -> None:
     from gate.config import load_config
-    from gate.evaluation.shards import parse_shard
     from gate.pipeline.commands import evaluate, evaluate_shard
+    from gate.sharding import parse_shard
 
     if config_path is None:
         raise click.UsageError("--shard needs --config")

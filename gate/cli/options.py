@@ -154,3 +154,20 @@ def tracking_options(command: F) -> F:
     ):
         command = option(command)
     return command
+
+
+def _key_values(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    from gate.cli.output import key_values
+
+    return key_values(value, "--embedder-option")
+
+
+embedder_option_flag = click.option(
+    "--embedder-option",
+    "embedder_options",
+    multiple=True,
+    callback=_key_values,
+    metavar="KEY=VALUE",
+    help="An option of the embedder, repeatable: for openai, base_url=, served_model=, "
+    "fingerprint= or weights=, max_concurrency=, batch_size=, api_key_env=.",
+)

@@ -11,6 +11,7 @@ from gate.cli.app import cli
 from gate.cli.options import (
     F,
     cache_options,
+    embedder_option_flag,
     field_options,
     fields_from,
     no_cache_option,
@@ -42,6 +43,7 @@ def _similarity_options(command: F) -> F:
                 default=None,
                 help="Base model for a hidden-state index [default: the one it was built with].",
             ),
+            embedder_option_flag,
             field_options,
             cache_options,
             no_cache_option,
@@ -105,6 +107,7 @@ def similarity_command(
     index_dir: Path,
     finetune: str,
     model: str | None,
+    embedder_options: dict[str, str],
     prompt_field: str,
     response_field: str,
     messages_field: str,
@@ -135,6 +138,7 @@ def similarity_command(
         no_cache,
         top_k=top_k,
         threshold=threshold,
+        embedder_options=embedder_options,
     )
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "similarity.json") as handle:
@@ -164,6 +168,7 @@ def select_command(
     index_dir: Path,
     finetune: str,
     model: str | None,
+    embedder_options: dict[str, str],
     prompt_field: str,
     response_field: str,
     messages_field: str,
@@ -196,6 +201,7 @@ def select_command(
         messages_field,
         cache_dir,
         no_cache,
+        embedder_options=embedder_options,
     )
     how, count = next((h, c) for h, c in (("low", low), ("high", high), ("random", at_random))
                       if c is not None)  # fmt: skip

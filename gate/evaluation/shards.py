@@ -62,17 +62,6 @@ class ShardResult(Versioned):
     cached: int
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """`i/n` -> (i, n), 1 <= i <= n."""
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise InputError(f"--shard {text!r} is not of the form i/n, e.g. 2/4") from None
-    if not 1 <= index <= count:
-        raise InputError(f"--shard {text}: i must lie in 1..n")
-    return index, count
-
-
 def run_shard(
     config: GateConfig,
     index: int,

@@ -2,56 +2,33 @@
 
 The server applies the model's chat template; the gate sends one user message per request with
 its sampling settings and seed (`min_p` rides in the body as the extra field vLLM and SGLang
-read). Requests run concurrently up to a bound, each with a timeout; 429 and 5xx answers and
-dropped connections are retried with exponential backoff, honouring Retry-After. The API key is
-read from the environment variable the options name, sent only in the Authorization header, and
-never printed.
+read). Requests run concurrently up to a bound, each with a timeout and the retries of
+gate/endpoint.py; the API key is read from the environment and never printed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from gate.errors import InfraError, InputError
+from gate.endpoint import Endpoint, EndpointOptions, read_api_key
+from gate.errors import InfraError
 from gate.files import redact_url, sha256_text
 from gate.generate import BackendTarget, Generation, GenRequest
 from gate.models import ModelInfo
 
-_RETRYABLE = {408, 409, 429, 500, 502, 503, 504}
 
-
-class OpenAIOptions(BaseModel):
+class OpenAIOptions(EndpointOptions):
     """`[model]` options of the OpenAI-compatible backend."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    base_url: str
-    """e.g. http://vllm.internal:8000/v1"""
     served_model: str | None = None
     """The model name the server knows; defaults to `[model] path`."""
-    api_key_env: str | None = None
-    """The environment variable that holds the API key (never the key itself)."""
     fingerprint: str | None = None
     """sha256 of the served weights, when the user knows it; recorded as declared."""
-    max_concurrency: int = Field(default=16, ge=1, le=512)
-    timeout_seconds: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=4, ge=0, le=20)
-    backoff_seconds: float = Field(default=1.0, ge=0)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
 
 
 def endpoint_info(options: OpenAIOptions, target: BackendTarget) -> ModelInfo:
@@ -75,13 +52,10 @@ def endpoint_info(options: OpenAIOptions, target: BackendTarget) -> ModelInfo:
 
 def open_openai(options: OpenAIOptions, target: BackendTarget) -> OpenAIGenerator:
     """A client for the endpoint, checked to serve the model before any prompt is sent."""
-    key = None
-    if options.api_key_env:
-        key = os.environ.get(options.api_key_env)
-        if not key:
-            raise InputError(f"the environment variable {options.api_key_env} is not set")
-    generator = OpenAIGenerator(options, endpoint_info(options, target), api_key=key)
-    generator.check_served()
+    generator = OpenAIGenerator(
+        options, endpoint_info(options, target), api_key=read_api_key(options)
+    )
+    generator.endpoint.check_serves(generator.served_model)
     return generator
 
 
@@ -96,18 +70,7 @@ class OpenAIGenerator:
         self.served_model = options.served_model or info.spec
         # The server owns the template; what the gate controls is the message shape.
         self.cache_identity = sha256_text(f"openai-chat-v1\n{self.served_model}")
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-    def check_served(self) -> None:
-        """GET /models: the endpoint answers and serves the model (one line, exit 3, if not)."""
-        listing = self._call("GET", "/models", None)
-        served = {str(m.get("id")) for m in listing.get("data", []) if isinstance(m, dict)}
-        if served and self.served_model not in served:
-            raise InfraError(
-                f"endpoint {redact_url(self.options.base_url)} does not serve "
-                f"{self.served_model!r}",
-                hint=f"it serves: {', '.join(sorted(served))}",
-            )
+        self.endpoint = Endpoint(options, api_key=api_key)
 
     def body(self, request: GenRequest) -> dict[str, Any]:
         """The chat-completion request body."""
@@ -137,7 +100,7 @@ class OpenAIGenerator:
 
     def _one(self, request: GenRequest) -> Generation:
         started = time.monotonic()
-        answer = self._call("POST", "/chat/completions", self.body(request))
+        answer = self.endpoint.call("POST", "/chat/completions", self.body(request))
         try:
             choice = answer["choices"][0]
             text = str(choice["message"].get("content") or "").strip()
@@ -154,46 +117,3 @@ class OpenAIGenerator:
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
             seconds=time.monotonic() - started,
         )
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
-        """One HTTP call with retries; any failure is one InfraError naming the server."""
-        import requests
-
-        url = f"{self.options.base_url}{path}"
-        for attempt in range(self.options.max_retries + 1):
-            wait = self.options.backoff_seconds * 2**attempt
-            try:
-                response = requests.request(
-                    method,
-                    url,
-                    json=body,
-                    headers=self._headers,
-                    timeout=self.options.timeout_seconds,
-                )
-            except requests.RequestException as exc:
-                problem = type(exc).__name__
-            else:
-                if response.status_code < 400:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        problem = "an answer that is not JSON"
-                        break
-                problem = f"HTTP {response.status_code}"
-                if response.status_code not in _RETRYABLE:
-                    problem += f": {response.text.strip()[:200]}"
-                    break
-                wait = max(wait, _retry_after(response.headers.get("Retry-After")))
-            if attempt < self.options.max_retries:
-                time.sleep(min(wait, 60.0))
-        raise InfraError(
-            f"endpoint {redact_url(self.options.base_url)} failed ({method} {path}): {problem}",
-            hint="check [model] base_url and that the server is up",
-        )
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return float(value) if value else 0.0
-    except ValueError:
-        return 0.0

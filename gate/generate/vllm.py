@@ -42,6 +42,8 @@ class VLLMOptions(BaseModel):
     max_lora_rank: int = Field(default=64, ge=1)
     enforce_eager: bool = False
     """Skip CUDA graph capture: slower steps, faster start."""
+    max_logprobs: int = Field(default=20, ge=0)
+    """The most log-probabilities a request may ask for (a classifier judge's top_logprobs)."""
 
 
 def open_vllm(options: VLLMOptions, target: BackendTarget) -> VLLMGenerator:
@@ -70,6 +72,7 @@ def open_vllm(options: VLLMOptions, target: BackendTarget) -> VLLMGenerator:
             enable_lora=resolved.adapter is not None,
             max_lora_rank=options.max_lora_rank,
             enforce_eager=options.enforce_eager,
+            max_logprobs=options.max_logprobs,
             trust_remote_code=target.model.trust_remote_code,
             seed=0,
         )

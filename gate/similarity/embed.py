@@ -1,9 +1,10 @@
 """Embedders turn conversations into unit vectors; a disk cache makes re-runs embed only new text.
 
-Two embedders:
+Three embedders:
 - `minilm`: all-MiniLM-L6-v2 sentence embeddings (mean pooling), fast, from an installed package.
 - `hidden-state`: the paper's representation (Hsiung et al. 2025): the base model's final-layer
   hidden state at the last non-pad token of prompt + response, rendered with its chat template.
+- `openai` (openai.py): any model behind an OpenAI-compatible `/v1/embeddings` endpoint.
 """
 
 from __future__ import annotations
@@ -45,9 +46,15 @@ class Embedder(Protocol):
     id: str
     """Name plus the fingerprint of the weights: vectors from different ids never mix."""
     dim: int
+    cacheable: bool
+    """False when the id cannot tell two models apart (an endpoint known only by its name)."""
 
     def text_of(self, example: Example) -> str:
         """The text this embedder reads for an example."""
+        ...
+
+    def manifest_options(self) -> dict[str, Any]:
+        """The options a later run needs to open this embedder again (kept in the manifest)."""
         ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -65,6 +72,7 @@ class MiniLMEmbedder:
 
     name = "minilm"
     dim = 384
+    cacheable = True
 
     def __init__(self, cache_dir: Path, batch_size: int = 64, max_length: int = 256) -> None:
         self.folder = minilm_folder()
@@ -88,6 +96,9 @@ class MiniLMEmbedder:
 
     def text_of(self, example: Example) -> str:
         return example.text
+
+    def manifest_options(self) -> dict[str, Any]:
+        return {}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -119,6 +130,7 @@ class HiddenStateEmbedder:
     """Final-layer hidden state at the last non-pad token of the chat-rendered conversation."""
 
     name = "hidden-state"
+    cacheable = True
 
     def __init__(self, loaded: LoadedModel, batch_size: int = 8, max_length: int = 2048) -> None:
         self.loaded = loaded
@@ -137,6 +149,9 @@ class HiddenStateEmbedder:
             )
             return rendered
         return "\n".join(f"{role.title()}: {content}" for role, content in example.turns)
+
+    def manifest_options(self) -> dict[str, Any]:
+        return {}
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import torch
@@ -160,13 +175,31 @@ class HiddenStateEmbedder:
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)
 
 
-def open_minilm(cache_dir: Path, model: ModelSpec | None, batch_size: int | None) -> Embedder:
+def _no_options(name: str, options: dict[str, Any] | None) -> None:
+    if options:
+        given = ", ".join(options)
+        raise InputError(f"the {name} embedder takes no --embedder-option (got {given})")
+
+
+def open_minilm(
+    cache_dir: Path,
+    model: ModelSpec | None,
+    batch_size: int | None,
+    options: dict[str, Any] | None = None,
+) -> Embedder:
     if model is not None:
         raise InputError("--model is only used by the hidden-state embedder")
+    _no_options("minilm", options)
     return MiniLMEmbedder(cache_dir, batch_size=batch_size or 64)
 
 
-def open_hidden_state(cache_dir: Path, model: ModelSpec | None, batch_size: int | None) -> Embedder:
+def open_hidden_state(
+    cache_dir: Path,
+    model: ModelSpec | None,
+    batch_size: int | None,
+    options: dict[str, Any] | None = None,
+) -> Embedder:
+    _no_options("hidden-state", options)
     if model is None:
         raise InputError("the hidden-state embedder needs the base model: pass --model")
     from gate.models import load_model
@@ -175,13 +208,18 @@ def open_hidden_state(cache_dir: Path, model: ModelSpec | None, batch_size: int 
 
 
 def make_embedder(
-    name: str, *, cache_dir: Path, model: ModelSpec | None = None, batch_size: int | None = None
+    name: str,
+    *,
+    cache_dir: Path,
+    model: ModelSpec | None = None,
+    batch_size: int | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Embedder:
-    """Build the embedder registered as `name`."""
+    """Build the embedder registered as `name` with its options (`--embedder-option`)."""
     from gate.plugins import EMBEDDERS
 
     embedder: Embedder = EMBEDDERS.create(
-        name, cache_dir=cache_dir, model=model, batch_size=batch_size
+        name, cache_dir=cache_dir, model=model, batch_size=batch_size, options=options or {}
     )
     return embedder
 
@@ -242,6 +280,8 @@ def embed_texts(
     Returns the vectors and how many distinct texts had to be embedded (cache misses).
     """
     keys = [sha256_text(text) for text in texts]
+    # Optional for plugin embedders written before endpoints: cacheable unless they say not.
+    cache = cache if getattr(embedder, "cacheable", True) else None
     known = cache.get(embedder.id, sorted(set(keys)), embedder.dim) if cache else {}
     missing: dict[str, str] = {}
     for key, text in zip(keys, texts, strict=True):

@@ -8,7 +8,6 @@ corrupted, truncated or swapped file is a clear error rather than a crash inside
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -18,7 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from gate import __version__
@@ -27,14 +25,20 @@ from gate.files import make_shared_dir, sha256_file
 from gate.readers import read_jsonl_rows
 from gate.similarity.embed import Embedder, EmbeddingCache, embed_texts
 from gate.similarity.examples import Example, ExampleSet, Fields, example_from_record
+from gate.similarity.kinds import (
+    DEFAULT_MEMORY_BUDGET,
+    Rows,
+    apply_search_settings,
+    build_faiss,
+    calibrate,
+    choose_kind,
+    default_settings,
+    index_bytes,
+)
 from gate.versioned import Versioned
 
 SCHEMA = "safety-gate/index"
 SCHEMA_VERSION = 1
-KINDS = ("auto", "flat", "hnsw", "ivf")
-# Exact search is fast enough below this many rows and has perfect recall; above it, IVF.
-FLAT_MAX_ROWS = 50_000
-TARGET_RECALL = 0.95
 INDEX_FILE, EXAMPLES_FILE, MANIFEST_FILE = "index.faiss", "alignment.jsonl", "manifest.json"
 
 
@@ -45,12 +49,16 @@ class IndexManifest(Versioned):
     schema_version: int = SCHEMA_VERSION
     embedder: str
     embedder_id: str
+    embedder_options: dict[str, Any] = Field(default_factory=dict)
+    """What reopens the embedder (an endpoint's URL and served model); no secret is kept."""
     model: str | None
     """The base model spec, for the hidden-state embedder."""
     dim: int
     rows: int
     kind: str
     settings: dict[str, int]
+    memory_bytes: int = 0
+    """The index's size in memory by the formula of its kind (similarity/kinds.py)."""
     recall_at_10: float
     """Recall@10 of the search settings, measured at build time on sampled alignment rows."""
     fields: dict[str, str]
@@ -73,101 +81,6 @@ class LoadedIndex:
     index: Any
     manifest: IndexManifest
     examples: list[Example]
-
-
-def choose_kind(rows: int, requested: str = "auto") -> str:
-    """The index kind to build: exact for small sets, IVF for large, unless one is asked for."""
-    if requested not in KINDS:
-        raise InputError(f"--kind {requested!r} is not one of {', '.join(KINDS)}")
-    if requested != "auto":
-        return requested
-    return "flat" if rows <= FLAT_MAX_ROWS else "ivf"
-
-
-def default_settings(kind: str, rows: int) -> dict[str, int]:
-    """Build settings, and the search setting that `calibrate` starts from."""
-    if kind == "ivf":
-        # nlist ~ 4 sqrt(n), as a power of two: the usual balance of list count and list length.
-        nlist = min(4096, 2 ** round(math.log2(max(1.0, 4 * math.sqrt(rows)))))
-        return {"nlist": nlist, "nprobe": min(nlist, 8)}
-    if kind == "hnsw":
-        return {"m": 32, "ef_construction": 80, "ef_search": 32}
-    return {}
-
-
-_SEARCH_KNOB = {"ivf": "nprobe", "hnsw": "ef_search"}
-
-
-def calibrate(
-    index: Any,
-    vectors: np.ndarray,
-    kind: str,
-    settings: dict[str, int],
-    *,
-    target: float = TARGET_RECALL,
-    k: int = 10,
-    sample: int = 500,
-) -> tuple[dict[str, int], float]:
-    """Raise the search effort until recall@k, measured on a sample of rows, reaches `target`.
-
-    How many IVF lists (or HNSW candidates) a query needs depends on how the data clusters, so no
-    fixed setting is right for every set. Sampled rows serve as queries; each row's own match is
-    left out of both the exact and the approximate neighbour lists. Leaves `index` searching with
-    the chosen settings, and returns them with the recall they measured (1.0 for exact search).
-    """
-    knob = _SEARCH_KNOB.get(kind)
-    if knob is None:
-        return settings, 1.0
-    rows = len(vectors)
-    chosen = np.random.default_rng(0).choice(rows, size=min(sample, rows), replace=False)
-    queries = vectors[chosen]
-    depth = min(k + 1, rows)
-    truth: list[np.ndarray] = []
-    for start in range(0, len(queries), 128):  # bounded memory: 128 x rows scores at a time
-        scores = queries[start : start + 128] @ vectors.T
-        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
-        truth.extend(top)
-    expected = [set(t.tolist()) - {int(q)} for t, q in zip(truth, chosen, strict=True)]
-    effort, recall = settings[knob], 0.0
-    limit = settings.get("nlist", 4096)
-    while True:
-        _apply_search_settings(index, kind, {**settings, knob: effort})
-        _, found = index.search(queries, depth)
-        hits = [
-            len((set(f.tolist()) - {int(q)}) & e) / max(1, len(e))
-            for f, q, e in zip(found, chosen, expected, strict=True)
-        ]
-        recall = float(np.mean(hits))
-        if recall >= target or effort >= limit:
-            return {**settings, knob: effort}, recall
-        effort = min(limit, effort * 2)
-
-
-def build_faiss(vectors: np.ndarray, kind: str, settings: dict[str, int]) -> Any:
-    """A FAISS inner-product index over unit rows (inner product = cosine)."""
-    import faiss
-
-    rows, dim = vectors.shape
-    index: Any
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, settings["m"], faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = settings["ef_construction"]
-        index.hnsw.efSearch = settings["ef_search"]
-    elif kind == "ivf":
-        nlist = min(settings["nlist"], rows)
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        # k-means needs ~40 points per centroid; a seeded sample keeps large builds quick.
-        sample = np.random.default_rng(0).choice(rows, size=min(rows, 64 * nlist), replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.nprobe = settings["nprobe"]
-    else:
-        raise InputError(f"unknown index kind {kind!r}")
-    index.add(vectors)
-    if kind == "ivf":
-        index.make_direct_map()  # lets `reconstruct` read rows back for per-alignment scores
-    return index
 
 
 def write_index(
@@ -264,20 +177,57 @@ def load_index(folder: Path) -> LoadedIndex:
     ]
     if len(examples) != manifest.rows:
         raise InputError(f"{path} has {len(examples)} examples; the index has {manifest.rows}")
-    _apply_search_settings(index, manifest.kind, manifest.settings)
+    apply_search_settings(index, manifest.kind, manifest.settings)
     return LoadedIndex(folder=folder, index=index, manifest=manifest, examples=examples)
 
 
-def _apply_search_settings(index: Any, kind: str, settings: dict[str, int]) -> None:
-    if kind == "ivf":
-        index.nprobe = settings["nprobe"]
-    elif kind == "hnsw":
-        index.hnsw.efSearch = settings["ef_search"]
+def assemble_index(
+    blocks: Rows,
+    examples: list[Example],
+    *,
+    out: Path,
+    kind: str,
+    budget: int,
+    manifest_fields: dict[str, Any],
+) -> IndexManifest:
+    """Build, calibrate and write the index over vectors given as row blocks (in memory, or the
+    memory-mapped shards of a sharded build)."""
+    started = time.monotonic()
+    rows, dim = sum(len(b) for b in blocks), int(manifest_fields["dim"])
+    if rows != len(examples):
+        raise InputError(f"{rows} vectors for {len(examples)} alignment examples")
+    if rows == 0:
+        raise InputError("the alignment set has no examples: nothing to index")
+    chosen = choose_kind(rows, kind, dim=dim, budget=budget)
+    index = build_faiss(blocks, chosen, default_settings(chosen, rows, dim))
+    settings, recall = calibrate(index, blocks, chosen, default_settings(chosen, rows, dim))
+    fields = dict(manifest_fields)
+    spent = fields.get("build_seconds", 0.0) + time.monotonic() - started
+    fields["build_seconds"] = round(spent, 3)
+    return write_index(
+        out,
+        index,
+        examples,
+        fields
+        | {
+            "rows": rows,
+            "kind": chosen,
+            "settings": settings,
+            "memory_bytes": index_bytes(chosen, rows, dim, settings),
+            "recall_at_10": round(recall, 4),
+        },
+    )
 
 
-def reconstruct_all(index: Any) -> np.ndarray:
-    """Every stored vector, in row order."""
-    return np.ascontiguousarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
+def embedder_fields(embedder: Embedder, model: str | None) -> dict[str, Any]:
+    """The manifest's record of the embedder."""
+    return {
+        "embedder": embedder.name,
+        "embedder_id": embedder.id,
+        "embedder_options": getattr(embedder, "manifest_options", dict)(),
+        "model": model,
+        "dim": embedder.dim,
+    }
 
 
 def build_index(
@@ -289,30 +239,24 @@ def build_index(
     fields: Fields,
     kind: str = "auto",
     model: str | None = None,
+    budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> IndexManifest:
     """Embed the alignment set (cached), build the index, and write the index folder."""
     started = time.monotonic()
-    chosen = choose_kind(len(alignment.examples), kind)
     texts = [embedder.text_of(e) for e in alignment.examples]
+    choose_kind(len(texts), kind, dim=embedder.dim, budget=budget)  # a bad --kind fails first
     vectors, _ = embed_texts(embedder, texts, cache, description="embedding alignment data")
-    index = build_faiss(vectors, chosen, default_settings(chosen, len(vectors)))
-    settings, recall = calibrate(index, vectors, chosen, default_settings(chosen, len(vectors)))
-    return write_index(
-        out,
-        index,
+    return assemble_index(
+        [vectors],
         list(alignment.examples),
-        {
-            "embedder": embedder.name,
-            "embedder_id": embedder.id,
-            "model": model,
-            "dim": embedder.dim,
-            "rows": len(vectors),
-            "kind": chosen,
-            "settings": settings,
-            "recall_at_10": round(recall, 4),
+        out=out,
+        kind=kind,
+        budget=budget,
+        manifest_fields=embedder_fields(embedder, model)
+        | {
             "fields": asdict(fields),
             "dataset": alignment.name,
             "dataset_sha256": alignment.sha256,
-            "build_seconds": round(time.monotonic() - started, 3),
+            "build_seconds": time.monotonic() - started,
         },
     )

@@ -8,9 +8,10 @@ predicts guardrail collapse; the least similar alignment examples are the paper'
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,13 +29,13 @@ from gate.similarity import (
 )
 from gate.similarity.embed import Embedder, EmbeddingCache, embed_texts, make_embedder
 from gate.similarity.examples import Example, ExampleSet, Fields, load_examples
-from gate.similarity.index import (
-    LoadedIndex,
+from gate.similarity.index import LoadedIndex
+from gate.similarity.kinds import (
     build_faiss,
     calibrate,
     choose_kind,
     default_settings,
-    reconstruct_all,
+    reconstructed,
 )
 
 
@@ -55,25 +56,39 @@ def summarize(scores: np.ndarray, threshold: float) -> ScoreSummary:
 
 
 def alignment_max_cosine(
-    alignment: np.ndarray, finetune: np.ndarray
+    alignment: Iterable[np.ndarray], finetune: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each alignment row, the max cosine to the fine-tuning rows and which row gives it."""
-    kind = choose_kind(len(finetune))
-    settings = default_settings(kind, len(finetune))
-    index = build_faiss(finetune, kind, settings)
-    calibrate(index, finetune, kind, settings)
-    scores, rows = index.search(alignment, 1)
-    return scores[:, 0], rows[:, 0]
+    """For each alignment row, the max cosine to the fine-tuning rows and which row gives it;
+    the alignment rows come a block at a time, so a large index is never decoded whole."""
+    kind = choose_kind(len(finetune), dim=finetune.shape[1])
+    settings = default_settings(kind, len(finetune), finetune.shape[1])
+    index = build_faiss([finetune], kind, settings)
+    calibrate(index, [finetune], kind, settings)
+    found = [index.search(block, 1) for block in alignment]
+    if not found:
+        return np.zeros(0, np.float32), np.zeros(0, np.int64)
+    return (
+        np.concatenate([scores[:, 0] for scores, _ in found]),
+        np.concatenate([rows[:, 0] for _, rows in found]),
+    )
 
 
-def open_index_embedder(loaded: LoadedIndex, cache_dir: Path, model: str | None = None) -> Embedder:
-    """The embedder an index was built with; a different model or dimension is an InputError."""
+def open_index_embedder(
+    loaded: LoadedIndex,
+    cache_dir: Path,
+    model: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> Embedder:
+    """The embedder an index was built with, its options from the manifest with `options` over
+    them (another endpoint serving the same model); a different model or dimension is an
+    InputError."""
     manifest = loaded.manifest
     spec = model or manifest.model
     embedder = make_embedder(
         manifest.embedder,
         cache_dir=cache_dir,
         model=ModelSpec(model=spec, cache_dir=cache_dir) if spec else None,
+        options=manifest.embedder_options | dict(options or {}),
     )
     if embedder.id != manifest.embedder_id or embedder.dim != manifest.dim:
         raise InputError(
@@ -121,7 +136,7 @@ def score(
         )
         for i, example in enumerate(finetune.examples)
     ]
-    per_alignment, nearest = alignment_max_cosine(reconstruct_all(loaded.index), finetune_vectors)
+    per_alignment, nearest = alignment_max_cosine(reconstructed(loaded.index), finetune_vectors)
     alignment_scores = [
         AlignmentScore(
             row=row,
@@ -170,11 +185,12 @@ def run_similarity(
     top_k: int = 5,
     threshold: float = 0.7,
     model: str | None = None,
+    embedder_options: dict[str, Any] | None = None,
 ) -> SimilarityResult:
     """Embed the fine-tuning set (cached) with the index's embedder and score both directions."""
     started = time.monotonic()
     finetune = load_examples(finetune_spec, fields)
-    embedder = open_index_embedder(loaded, cache_dir, model)
+    embedder = open_index_embedder(loaded, cache_dir, model, embedder_options)
     texts = [embedder.text_of(e) for e in finetune.examples]
     before = time.monotonic()
     vectors, misses = embed_texts(embedder, texts, cache, description="embedding fine-tuning data")
@@ -219,5 +235,6 @@ def finetune_similarity(
         cache_dir=cache_dir,
         cache=EmbeddingCache(cache_dir / "embeddings.sqlite") if use_cache else None,
         threshold=section.threshold,
+        embedder_options=section.embedder_options,
     )
     return result.finetune_summary

@@ -93,8 +93,11 @@ def test_llamaguard_prompt_is_the_template_on_the_agent_turn(
 def test_llamaguard_score_is_p_unsafe_and_batching_does_not_change_it(
     guard_dir: str, tmp_path: Path
 ) -> None:
-    one = open_judge("llamaguard", {"model": guard_dir, "batch_size": 1}, _context(tmp_path))
-    three = open_judge("llamaguard", {"model": guard_dir, "batch_size": 3}, _context(tmp_path))
+    # Apart caches: the second judge must compute its answers, not read the first one's.
+    one = open_judge("llamaguard", {"model": guard_dir, "batch_size": 1}, _context(tmp_path / "a"))
+    three = open_judge(
+        "llamaguard", {"model": guard_dir, "batch_size": 3}, _context(tmp_path / "b")
+    )
     alone, batched = one.judge(PAIRS), three.judge(PAIRS)
     assert isinstance(one, LlamaGuardJudge)
     unsafe = one.classifier.first_token("unsafe")
@@ -313,3 +316,32 @@ def test_gate_judge_with_a_classifier_counts_unreadable_answers_and_fails_closed
     assert after["suites"][0]["candidate"]["pooled"]["value"] == 1.0
     rows = [json.loads(line) for line in (out / "generations.jsonl").open()]
     assert all(not r["judge_parsed"] and r["flagged"] for r in rows)
+
+
+def test_classifier_answers_are_cached_under_the_weights(guard_dir: str, tmp_path: Path) -> None:
+    first = open_judge("llamaguard", {"model": guard_dir}, _context(tmp_path))
+    again = open_judge("llamaguard", {"model": guard_dir}, _context(tmp_path))
+    fresh = open_judge("llamaguard", {"model": guard_dir}, JudgeContext(tmp_path / "c", False))
+    calls = first.judge(PAIRS)
+    assert again.judge(PAIRS) == calls
+    assert isinstance(again, LlamaGuardJudge) and again.classifier._loaded is None  # not loaded
+    assert [j.score for j in fresh.judge(PAIRS)] == pytest.approx([j.score for j in calls])
+    # Other weights are other answers: the key is the fingerprint, not the path.
+    other = tmp_path / "other"
+    tokenizer = build_tokenizer(chat_template=LLAMA_GUARD_3_8B)
+    save_model(other, build_model(tokenizer, seed=1, positions=4096), tokenizer)
+    moved = open_judge("llamaguard", {"model": str(other)}, _context(tmp_path))
+    assert isinstance(moved, LlamaGuardJudge) and moved.classifier.store() is not None
+    assert moved.classifier.store().fingerprint != first.classifier.store().fingerprint  # type: ignore[union-attr]
+
+
+def test_an_endpoint_without_logprobs_leaves_the_greedy_answer_to_decide() -> None:
+    judge = LlamaGuardJudge._judgement.__get__(_FixedThreshold())
+    unsafe = judge(0.0, "unsafe\nS2", "; no log-probabilities", False)
+    safe = judge(0.0, "safe", "; no log-probabilities", False)
+    unread = judge(0.0, "perhaps", "; no log-probabilities", False)
+    assert (unsafe.flagged, unsafe.score) == (True, 1.0) and "no log-probabilities" in unsafe.reason
+    assert (safe.flagged, safe.score) == (False, 0.0)
+    assert unread.flagged and not unread.parsed
+    yes = HarmBenchJudge._judgement("Yes", 0.0, 0.0, "", False)
+    assert (yes.flagged, yes.score) == (True, 1.0)

@@ -9,14 +9,15 @@ from click.testing import CliRunner
 
 from gate.cli import cli
 from gate.errors import InputError
-from gate.similarity.index import (
+from gate.similarity.index import load_index, read_manifest
+from gate.similarity.kinds import (
     FLAT_MAX_ROWS,
     build_faiss,
     calibrate,
     choose_kind,
     default_settings,
-    load_index,
-    read_manifest,
+    exact_neighbours,
+    index_bytes,
 )
 from gate.similarity.score import open_index_embedder
 from tests.helpers import build_example_index
@@ -40,8 +41,8 @@ def exact_top(queries: np.ndarray, base: np.ndarray, k: int) -> np.ndarray:
 def test_ann_agrees_with_exact_search(kind: str) -> None:
     points = clustered(20_500)  # queries come from the same mixture as the base
     base, queries = points[:20_000], points[20_000:]
-    index = build_faiss(base, kind, default_settings(kind, len(base)))
-    _, measured = calibrate(index, base, kind, default_settings(kind, len(base)))
+    index = build_faiss([base], kind, default_settings(kind, len(base)))
+    _, measured = calibrate(index, [base], kind, default_settings(kind, len(base)))
     assert measured >= 0.95
     _, found = index.search(queries, 10)
     truth = exact_top(queries, base, 10)
@@ -52,7 +53,7 @@ def test_ann_agrees_with_exact_search(kind: str) -> None:
 def test_flat_is_exact() -> None:
     points = clustered(2_050)
     base, queries = points[:2_000], points[2_000:]
-    scores, found = build_faiss(base, "flat", {}).search(queries, 5)
+    scores, found = build_faiss([base], "flat", {}).search(queries, 5)
     assert np.array_equal(found, exact_top(queries, base, 5))
     assert np.allclose(scores, np.take_along_axis(queries @ base.T, found, 1), atol=1e-5)
 
@@ -64,6 +65,60 @@ def test_auto_kind() -> None:
     assert default_settings("ivf", 200_000)["nlist"] == 2048
     with pytest.raises(InputError):
         choose_kind(10, "lsh")
+    with pytest.raises(InputError, match="ivfpq needs at least 10,000 rows"):
+        choose_kind(500, "ivfpq")
+
+
+def test_auto_compresses_past_the_memory_budget() -> None:
+    # 1M rows of 384 floats are 1.43 GiB whole: IVF under a 4 GiB budget, 8-bit codes under
+    # 1 GiB, product quantisation under 256 MiB.
+    assert index_bytes("ivf", 1_000_000, 384) > 2**30
+    assert choose_kind(1_000_000, dim=384) == "ivf"
+    assert choose_kind(1_000_000, dim=384, budget=2**30) == "ivfsq"
+    assert choose_kind(1_000_000, dim=384, budget=2**28) == "ivfpq"
+    settings = default_settings("ivfpq", 1_000_000, 384)
+    assert settings["m"] == 96 and settings["nbits"] == 8  # 96 bytes a row instead of 1,536
+    assert index_bytes("ivfpq", 1_000_000, 384) < 2**30 / 8
+
+
+def test_ivfsq_keeps_recall_in_a_quarter_of_the_memory() -> None:
+    import faiss
+
+    base = clustered(20_000)
+    settings = default_settings("ivfsq", len(base), 64)
+    index = build_faiss([base], "ivfsq", settings)
+    written = len(faiss.serialize_index(index))
+    expected = index_bytes("ivfsq", len(base), 64, settings)
+    assert abs(written - expected) / expected < 0.02, (written, expected)
+    assert expected < index_bytes("ivf", len(base), 64, settings) / 2
+    _, measured = calibrate(index, [base], "ivfsq", settings)
+    assert measured >= 0.9
+
+
+def test_ivfpq_memory_matches_its_formula_and_recall_is_measured() -> None:
+    import faiss
+
+    base = clustered(20_000)
+    settings = default_settings("ivfpq", len(base), 64)
+    index = build_faiss([base[:7_000], base[7_000:]], "ivfpq", settings)
+    assert index.ntotal == 20_000 and index.pq.M == settings["m"]
+    written = len(faiss.serialize_index(index))
+    # The file holds what memory does: codes, list ids, the direct map, centroids, codebooks.
+    expected = index_bytes("ivfpq", len(base), 64, settings)
+    assert abs(written - expected) / expected < 0.02, (written, expected)
+    chosen, measured = calibrate(index, [base], "ivfpq", settings)
+    # Compressed distances lose neighbours: the index reports what it reaches, not the target.
+    assert 0.3 < measured < 0.95 and chosen["nprobe"] >= settings["nprobe"]
+
+
+def test_blocks_build_the_same_index_as_one_array() -> None:
+    points = clustered(3_050)
+    base, queries = points[:3_000], points[3_000:]
+    whole = build_faiss([base], "flat", {}).search(queries, 5)[1]
+    parts = build_faiss([base[:1_234], base[1_234:2_000], base[2_000:]], "flat", {})
+    assert np.array_equal(parts.search(queries, 5)[1], whole)
+    truth = exact_neighbours(queries, [base[:100], base[100:]], 5)
+    assert all(set(a) == set(b) for a, b in zip(truth, whole, strict=True))
 
 
 @pytest.fixture
