@@ -18,7 +18,6 @@ from gate.cli.options import (
     open_cache,
     reject_blank,
 )
-from gate.similarity.kinds import KINDS
 
 if TYPE_CHECKING:
     from gate.similarity.index import IndexManifest
@@ -36,10 +35,12 @@ def kind_options(command: F) -> F:
     )(command)
     return click.option(
         "--kind",
-        type=click.Choice(list(KINDS)),
         default="auto",
         show_default=True,
-        help="auto: exact search up to 50,000 rows, IVF above, IVF-PQ past --memory-budget.",
+        # Checked by choose_kind: a click.Choice here would import the index code (and numpy)
+        # into every `gate --help`.
+        help="auto, flat, hnsw, ivf, ivfsq or ivfpq. auto: exact search up to 50,000 rows, IVF "
+        "above, 8-bit codes (ivfsq) then IVF-PQ past --memory-budget.",
     )(command)
 
 

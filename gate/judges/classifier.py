@@ -100,9 +100,9 @@ class ClassifierModel:
 
     @property
     def tokenizer(self) -> Any:
-        """The classifier's tokenizer; on hf, without its weights until an answer is needed, so
-        a run whose answers are all cached never loads the model."""
-        if self.options.backend != "hf":
+        """The classifier's tokenizer, read without its weights until an answer is needed, so a
+        run whose answers are all cached never loads the model or starts an engine."""
+        if self.options.backend == "openai":
             return self.served.tokenizer
         if self._loaded is not None:
             return self._loaded.tokenizer
@@ -118,12 +118,13 @@ class ClassifierModel:
         """The answer cache for this checkpoint, or None (no cache, or weights not known)."""
         if not self.context.use_cache:
             return None
-        if self.options.backend == "hf":
+        if self.options.backend == "openai":
+            info = self.served.info  # hashed when the weights are here, else declared or named
+        else:
             from gate.models import resolve_model
 
+            # Hashed without loading: a run whose answers are all cached starts no engine.
             info = resolve_model(self.spec).info
-        else:
-            info = self.served.info
         if info.fingerprint_kind == "endpoint-name":
             return None  # the same name may serve other weights tomorrow
         return AnswerStore(Path(self.context.cache_dir) / "classifier.sqlite", info.fingerprint)

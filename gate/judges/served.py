@@ -152,6 +152,9 @@ def open_served(options: ClassifierOptions, context: Any) -> Any:
     if options.backend == "vllm":
         from gate.generate.vllm import open_vllm
 
+        # The engine must allow as many log-probabilities as the judge asks for.
+        wanted = max(settings.max_logprobs, options.top_logprobs)  # type: ignore[attr-defined]
+        settings = settings.model_copy(update={"max_logprobs": wanted})
         generator = open_vllm(settings, BackendTarget(spec))  # type: ignore[arg-type]
         classifier: Any = VLLMClassifier(options, generator.llm, generator.info)
     else:

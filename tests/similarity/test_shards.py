@@ -99,6 +99,8 @@ def test_bad_shard_flags_are_one_line(tmp_path: Path) -> None:
     for flag, message in (("0/3", "i must lie in 1..n"), ("a/b", "not of the form i/n")):
         code, said = _gate(*base, "--shard", flag)
         assert code == 2 and message in said
+    code, said = _gate(*base, "--kind", "lsh")
+    assert code == 2 and "--kind 'lsh' is not one of auto, flat, hnsw, ivf, ivfsq, ivfpq" in said
     code, said = _gate(*base, "--kind", "ivfpq")
     assert code == 2 and "ivfpq needs at least 10,000 rows" in said
     assert not (tmp_path / "x").exists()
